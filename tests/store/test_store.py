@@ -182,3 +182,16 @@ def test_full_store_gives_a_clear_error_and_keeps_data(tmp_path) -> None:
         s.upsert_observations(big)
     s.close()
     assert open_store(f"sqlite:///{path}").count_observations() == 3
+
+
+@pytest.mark.postgres
+def test_postgres_leader_lock_is_exclusive(pg_url: str) -> None:
+    from floodwarn.store.postgres import PostgresStore
+
+    a, b = open_store(pg_url), open_store(pg_url)
+    assert isinstance(a, PostgresStore) and isinstance(b, PostgresStore)
+    assert a.try_leader_lock(42) is True
+    assert b.try_leader_lock(42) is False  # a hot standby
+    a.close()  # the leader's session ends: its lock is released
+    assert b.try_leader_lock(42) is True
+    b.close()
