@@ -1,0 +1,21 @@
+"""Fixtures for the warning engine tests: a real store file and a small real catalog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from warnfix import new_store, write_catalog
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    s = new_store(tmp_path / "warn.sqlite")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Any:
+    return write_catalog(tmp_path / "stations")
