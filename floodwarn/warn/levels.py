@@ -118,7 +118,8 @@ def exceedance_probability(
     med, s_lo, s_hi = _spreads(np.atleast_1d(q05), np.atleast_1d(q50), np.atleast_1d(q95))
     d = float(threshold) - med
     sigma = np.where(d >= 0, s_hi, s_lo)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # a subnormal spread overflows to ±inf, which is the right limit (a certain outcome)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         z = np.where(sigma > 0, d / np.where(sigma > 0, sigma, 1.0), np.where(d > 0, np.inf, -np.inf))
     z = np.where(d == 0, 0.0, z)
     p = 0.5 * _erfc(np.nan_to_num(z, nan=0.0, posinf=40.0, neginf=-40.0) / math.sqrt(2.0))
