@@ -8,9 +8,13 @@ little data. The mean is the sum divided by the number of valid values.
 The batch form and the streaming form run the *same* per-step update (:func:`_advance`) on the
 same state layout, so a stream fed one step per cycle gives bit-for-bit the numbers of the batch
 form. Sums are kept with Neumaier compensation and a count of non-zero values, so a window of
-zeros sums to exactly 0.0 (no ``-1e-17`` mm of rain after a storm leaves the window).
-The maximum uses one monotonic deque shared by all windows (a head pointer per window), so all
-windows advance in amortised O(windows) per step.
+zeros sums to exactly 0.0 (no ``-1e-17`` mm of rain after a storm leaves the window). The update
+is branch-free: a missing value enters as ``-0.0``, which leaves the sum unchanged.
+Maxima are exact in any order, so the two forms use different algorithms: the stream keeps one
+monotonic deque shared by all windows (a head pointer per window, amortised O(windows) per step);
+the batch form builds each window's maximum from the next smaller one
+(``max_w[t] = max(max_p[t], max_p[t - (w - p)])`` for ``w/2 <= p <= w``), a few vectorised
+passes over a cached row. The batch form runs stations in parallel (``prange``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._jit import jit
+from ._jit import jit, jit_parallel, n_threads, prange
 
 
 class StreamState(NamedTuple):
@@ -49,14 +53,34 @@ def min_counts_for(windows: np.ndarray, min_valid_frac: float) -> np.ndarray:
 
 
 @jit
-def _add(s: float, c: float, v: float) -> tuple[float, float]:
-    """Neumaier compensated ``s + v``; returns the new (sum, compensation)."""
-    t = s + v
-    if abs(s) >= abs(v):
-        c += (s - t) + v
-    else:
-        c += (v - t) + s
-    return t, c
+def _nadd(sm: float, cp: float, d: float) -> tuple[float, float]:
+    """Neumaier-compensated ``sm + d``; returns the new (sum, compensation). Branch-free."""
+    t = sm + d
+    a = (sm - t) + d
+    b = (d - t) + sm
+    return t, cp + (a if abs(sm) >= abs(d) else b)
+
+
+@jit
+def _push(
+    sm: float, cp: float, cnt: int, nz: int, v: float
+) -> tuple[float, float, int, int]:
+    """Add ``v`` to a window; NaN adds ``-0.0``, which leaves the sum as it is."""
+    valid = v == v
+    d = v if valid else -0.0
+    sm, cp = _nadd(sm, cp, d)
+    return sm, cp, cnt + (1 if valid else 0), nz + (1 if d != 0.0 else 0)
+
+
+@jit
+def _pop(
+    sm: float, cp: float, cnt: int, nz: int, old: float
+) -> tuple[float, float, int, int]:
+    """Remove ``old`` from a window; NaN removes nothing (the mirror of :func:`_push`)."""
+    valid = old == old
+    d = -old if valid else -0.0
+    sm, cp = _nadd(sm, cp, d)
+    return sm, cp, cnt - (1 if valid else 0), nz - (1 if d != 0.0 else 0)
 
 
 @jit
@@ -86,19 +110,18 @@ def _advance(
     valid = not np.isnan(v)
     for j in range(nw):
         w = windows[j]
+        sm = sums[s, j]
+        cp = comps[s, j]
+        cnt = counts[s, j]
+        nz = nonzero[s, j]
         # value leaving window j: x[t - w], still in the ring because w <= m
         if t - w >= 0:
-            old = ring[s, (t - w) % m]
-            if not np.isnan(old):
-                sums[s, j], comps[s, j] = _add(sums[s, j], comps[s, j], -old)
-                counts[s, j] -= 1
-                if old != 0.0:
-                    nonzero[s, j] -= 1
-        if valid:
-            sums[s, j], comps[s, j] = _add(sums[s, j], comps[s, j], v)
-            counts[s, j] += 1
-            if v != 0.0:
-                nonzero[s, j] += 1
+            sm, cp, cnt, nz = _pop(sm, cp, cnt, nz, ring[s, (t - w) % m])
+        sm, cp, cnt, nz = _push(sm, cp, cnt, nz, v)
+        sums[s, j] = sm
+        comps[s, j] = cp
+        counts[s, j] = cnt
+        nonzero[s, j] = nz
     ring[s, slot] = v
     # shared monotonic deque: values strictly decreasing from front to back
     front = dq_ptr[s, 0]
@@ -206,77 +229,204 @@ def stream_step(
 
 
 @jit
-def rolling_multi(
-    x: np.ndarray, windows: np.ndarray, min_valid_frac: float = 0.8
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Trailing window sums, means and maxima for all windows over ``x[S, T]``.
+def _window_max(src: np.ndarray, shift: int, dst: np.ndarray) -> None:
+    """``dst[t] = max(src[t], src[t - shift])`` (just ``src[t]`` while ``t < shift``)."""
+    nt = src.shape[0]
+    lim = shift if shift < nt else nt
+    for t in range(lim):
+        dst[t] = src[t]
+    for t in range(lim, nt):
+        a = src[t]
+        b = src[t - shift]
+        dst[t] = a if a >= b else b
 
-    Returns ``(sums, means, maxs)``, each ``f8[n_windows, S, T]``. One pass over each station's
-    row (kept in cache) per window: the sums repeat exactly the streaming update's arithmetic
-    (so batch == stream bit for bit); the maxima use the van Herk / Gil-Werman block algorithm
-    (max is exact, so any order gives the same numbers), O(1) per value and branch-free.
+
+@jit
+def _sums_two(
+    xp: np.ndarray, xn: np.ndarray, w1: int, raw1: np.ndarray, w2: int, raw2: np.ndarray
+) -> None:
+    """Running sums ``sum + compensation`` of two windows, before any validity test.
+
+    ``xp``/``xn`` are the row's values as :func:`_push`/:func:`_pop` add them (NaN → -0.0),
+    so this is the streaming update's arithmetic step for step; two windows per pass give two
+    independent dependency chains per step.
     """
+    nt = xp.shape[0]
+    sa = 0.0
+    ca = 0.0
+    sb = 0.0
+    cb = 0.0
+    for t in range(nt):
+        if t >= w1:
+            sa, ca = _nadd(sa, ca, xn[t - w1])
+        if t >= w2:
+            sb, cb = _nadd(sb, cb, xn[t - w2])
+        v = xp[t]
+        sa, ca = _nadd(sa, ca, v)
+        sb, cb = _nadd(sb, cb, v)
+        raw1[t] = sa + ca
+        raw2[t] = sb + cb
+
+
+@jit
+def _finish(
+    osum: np.ndarray,
+    cv: np.ndarray,
+    cz: np.ndarray,
+    w: int,
+    need: int,
+    mx: np.ndarray,
+    omean: np.ndarray,
+    omax: np.ndarray,
+) -> None:
+    """Validity, exact zeros, means and masked maxima from the raw sums in ``osum`` (in place).
+
+    ``cv``/``cz`` are prefix counts of valid and of non-zero values (``cv[t]`` over
+    ``x[0:t]``), so a window's counts are two subtractions: vectorisable, no serial state.
+    """
+    nt = osum.shape[0]
+    lim = w if w < nt else nt
+    for t in range(nt):
+        lo = t + 1 - w if t >= lim else 0
+        cnt = cv[t + 1] - cv[lo]
+        total = osum[t] if cz[t + 1] - cz[lo] > 0.0 else 0.0
+        ok = cnt >= need
+        osum[t] = total if ok else np.nan
+        omean[t] = total / cnt if ok else np.nan  # cnt >= need >= 1 when used
+        omax[t] = mx[t] if ok else np.nan
+
+
+@jit
+def _station(
+    xr: np.ndarray,
+    windows: np.ndarray,
+    order: np.ndarray,
+    min_counts: np.ndarray,
+    osum: np.ndarray,
+    omean: np.ndarray,
+    omax: np.ndarray,
+    s: int,
+    scratch: np.ndarray,
+    mbuf: np.ndarray,
+) -> None:
+    """All windows of one station row ``xr``; ``scratch`` ``f8[8, T+1]`` and ``mbuf``
+    ``f8[W, T]`` are the caller's, reused from station to station (they stay in cache)."""
+    nt = xr.shape[0]
+    nw = windows.shape[0]
+    row = scratch[0, :nt]  # NaN → -inf, for maxima
+    xp = scratch[1, :nt]  # as _push adds it
+    xn = scratch[2, :nt]  # as _pop adds it
+    cv = scratch[3]  # prefix count of valid values
+    cz = scratch[4]  # prefix count of valid non-zero values
+    tmp_a = scratch[5, :nt]
+    tmp_b = scratch[6, :nt]
+    spare = scratch[7, :nt]
+    cv[0] = 0.0
+    cz[0] = 0.0
+    for t in range(nt):
+        v = xr[t]
+        valid = v == v
+        row[t] = v if valid else -np.inf
+        xp[t] = v if valid else -0.0
+        xn[t] = -v if valid else -0.0
+        cv[t + 1] = cv[t] + (1.0 if valid else 0.0)
+        cz[t + 1] = cz[t] + (1.0 if valid and v != 0.0 else 0.0)
+    # maxima without the validity mask, smallest window first, each from the previous one
+    src = row
+    p = 1
+    for k in range(nw):
+        w = windows[order[k]]
+        if w < 1:
+            continue
+        if 2 * p < w:  # double p (in scratch) until p >= w / 2
+            _window_max(src, p, tmp_a)
+            p *= 2
+            src = tmp_a
+            while 2 * p < w:
+                _window_max(src, p, tmp_b)
+                p *= 2
+                tmp_a, tmp_b = tmp_b, tmp_a
+                src = tmp_a
+        _window_max(src, w - p, mbuf[k])
+        src = mbuf[k]
+        p = w
+    # raw sums two windows per pass, then validity, means and maxima per window
+    for k in range(0, nw, 2):
+        j = order[k]
+        j2 = order[k + 1] if k + 1 < nw else j
+        raw2 = osum[j2, s] if k + 1 < nw else spare
+        _sums_two(xp, xn, max(windows[j], 0), osum[j, s], max(windows[j2], 0), raw2)
+    for k in range(nw):
+        j = order[k]
+        w = windows[j]
+        if w < 1:
+            osum[j, s, :] = np.nan
+            omean[j, s, :] = np.nan
+            omax[j, s, :] = np.nan
+        else:
+            _finish(osum[j, s], cv, cz, w, min_counts[j], mbuf[k], omean[j, s], omax[j, s])
+
+
+@jit_parallel
+def _rolling_into(
+    x: np.ndarray,
+    windows: np.ndarray,
+    order: np.ndarray,
+    min_counts: np.ndarray,
+    chunks: int,
+    osum: np.ndarray,
+    omean: np.ndarray,
+    omax: np.ndarray,
+) -> None:
+    """Stations split into ``chunks`` contiguous blocks, one scratch set per block."""
     ns = x.shape[0]
     nt = x.shape[1]
     nw = windows.shape[0]
-    osum = np.empty((nw, ns, nt))
-    omean = np.empty((nw, ns, nt))
-    omax = np.empty((nw, ns, nt))
-    if nw == 0 or ns == 0:
-        return osum, omean, omax
-    min_counts = min_counts_for(windows, min_valid_frac)
-    row = np.empty(nt)
-    g = np.empty(nt)  # running max from each block start
-    h = np.empty(nt)  # running max to each block end
-    for s in range(ns):
-        for t in range(nt):
-            v = x[s, t]
-            row[t] = -np.inf if np.isnan(v) else v
-        for j in range(nw):
-            w = windows[j]
-            need = min_counts[j]
-            sm = 0.0
-            cp = 0.0
-            cnt = 0
-            nz = 0
-            for t in range(nt):
-                if t - w >= 0:
-                    old = x[s, t - w]
-                    if not np.isnan(old):
-                        sm, cp = _add(sm, cp, -old)
-                        cnt -= 1
-                        if old != 0.0:
-                            nz -= 1
-                v = x[s, t]
-                if not np.isnan(v):
-                    sm, cp = _add(sm, cp, v)
-                    cnt += 1
-                    if v != 0.0:
-                        nz += 1
-                if cnt >= need:
-                    total = sm + cp if nz > 0 else 0.0
-                    osum[j, s, t] = total
-                    omean[j, s, t] = total / cnt
-                else:
-                    osum[j, s, t] = np.nan
-                    omean[j, s, t] = np.nan
-            # van Herk / Gil-Werman: max(x[t-w+1..t]) = max(h[t-w+1], g[t]) over blocks of w
-            pos = 0  # position within the block, avoiding an integer division per step
-            for t in range(nt):
-                g[t] = row[t] if pos == 0 else max(g[t - 1], row[t])
-                pos = pos + 1 if pos + 1 < w else 0
-            pos = (nt - 1) % w  # block position of the last step
-            for t in range(nt - 1, -1, -1):
-                h[t] = row[t] if pos == w - 1 or t == nt - 1 else max(h[t + 1], row[t])
-                pos = pos - 1 if pos > 0 else w - 1
-            for t in range(nt):
-                if np.isnan(osum[j, s, t]):
-                    omax[j, s, t] = np.nan
-                elif t - w + 1 <= 0:
-                    omax[j, s, t] = g[t]
-                else:
-                    omax[j, s, t] = max(h[t - w + 1], g[t])
-    return osum, omean, omax
+    for c in prange(chunks):
+        lo = c * ns // chunks
+        hi = (c + 1) * ns // chunks
+        scratch = np.empty((8, nt + 1))
+        mbuf = np.empty((nw, nt))
+        for s in range(lo, hi):
+            _station(x[s], windows, order, min_counts, osum, omean, omax, s, scratch, mbuf)
+
+
+def rolling_multi(
+    x: np.ndarray,
+    windows: np.ndarray,
+    min_valid_frac: float = 0.8,
+    out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Trailing window sums, means and maxima for all windows over ``x[S, T]``.
+
+    Returns ``(sums, means, maxs)``, each ``f8[n_windows, S, T]``, written into ``out`` when
+    given (three C-contiguous float64 arrays of that shape; saves allocating and first-touching
+    the output on repeated calls). Stations run in parallel; each station's row stays in cache
+    while every window is computed from it. The sums repeat exactly the streaming update's
+    arithmetic, so batch == stream bit for bit.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    windows = np.ascontiguousarray(windows, dtype=np.int64).reshape(-1)
+    ns, nt = x.shape
+    shape = (windows.shape[0], ns, nt)
+    if out is None:
+        res = (np.empty(shape), np.empty(shape), np.empty(shape))
+    else:
+        res = tuple(out)  # type: ignore[assignment]
+        if len(res) != 3 or any(
+            a.shape != shape or a.dtype != np.float64 or not a.flags.c_contiguous
+            for a in res
+        ):
+            raise ValueError(f"out must be three C-contiguous float64 arrays of shape {shape}")
+    if windows.shape[0] == 0 or ns == 0 or nt == 0:
+        return res
+    # min_counts_for's arithmetic in NumPy (saves loading one more kernel on a cold start)
+    min_counts = np.maximum(
+        np.ceil(float(min_valid_frac) * windows - 1e-9).astype(np.int64), 1
+    )
+    order = np.argsort(windows, kind="stable")
+    _rolling_into(x, windows, order, min_counts, min(ns, n_threads()), *res)
+    return res
 
 
 @jit

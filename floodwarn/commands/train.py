@@ -1,0 +1,88 @@
+"""``floodwarn train``: train, calibrate, evaluate and register a Han River model version."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+NAME = "train"
+HELP = "train + calibrate the Han River LightGBM models, evaluate them, register a version"
+DESCRIPTION = """\
+Train one LightGBM model per (station, mode, lead) on the competition archive, conformalise its
+90 % band on the calibration years, verify it on the issue-6 test sets (years it did not train on)
+and register it under the models directory as a candidate (or promote it).
+
+  floodwarn train --purpose evaluation                       # train 2012-2019, calibrate 2021
+  floodwarn train --train-years 2012-2020,2022 --purpose operational --promote
+  floodwarn train --stations 1018683 --horizons 60 --thin 12 --version quick   # a small run
+"""
+
+
+def _years(text: str) -> list[int]:
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if "-" in part:
+            a, b = part.split("-")
+            out += list(range(int(a), int(b) + 1))
+        elif part:
+            out.append(int(part))
+    return out
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", help="hanriver archive dir (default: ../shared/data/hanriver)")
+    p.add_argument("--train-years", default="2012-2019", help="e.g. 2012-2019 or 2012-2020,2022")
+    p.add_argument("--calib-years", default="2021", help="conformal calibration years")
+    p.add_argument("--stations", help="comma-separated station codes (default: the four bridges)")
+    p.add_argument("--horizons", help="comma-separated leads in minutes (default: 10..360)")
+    p.add_argument("--modes", default="own,sim", help="own, sim or both")
+    p.add_argument("--thin", type=int, default=3, help="train on every N-th 10-min row")
+    p.add_argument("--version", help="version name (default: han-lgbm-<UTC time>)")
+    p.add_argument("--purpose", default="", help="free text recorded in the model card")
+    p.add_argument("--models", help="models directory (default: settings / models/)")
+    p.add_argument("--no-evaluate", action="store_true", help="skip the test-set evaluation")
+    p.add_argument("--promote", action="store_true", help="promote the new version")
+
+
+def run(args: argparse.Namespace, settings: Any) -> int:
+    from floodwarn.config import models_dir, project_root
+    from floodwarn.errors import ConfigError
+    from floodwarn.forecast import dataset as D
+    from floodwarn.forecast.evaluate import evaluate_bundle, write_card
+    from floodwarn.forecast.registry import ModelRegistry
+    from floodwarn.forecast.train import new_version, save_and_register, train_bundle
+
+    data = Path(args.data) if args.data else project_root().parent / "shared" / "data" / "hanriver"
+    if not (data / "water_data").is_dir():
+        raise ConfigError("no water_data/ in the archive directory", file=str(data))
+    root = Path(args.models) if args.models else models_dir(settings)
+    wide = D.read_hanriver(data)
+    feats = D.base_features(wide)
+    stations = args.stations.split(",") if args.stations else list(D.BRIDGES)
+    horizons = [int(h) for h in args.horizons.split(",")] if args.horizons else list(D.HORIZONS)
+
+    def progress(msg: str) -> None:
+        sys.stdout.write(msg + "\n")
+        sys.stdout.flush()
+
+    bundle = train_bundle(
+        wide, feats, version=args.version or new_version(),
+        train_years=_years(args.train_years), calib_years=_years(args.calib_years),
+        stations=stations, horizons=horizons, modes=args.modes.split(","), thin=args.thin,
+        purpose=args.purpose, progress=progress,
+    )
+    path = save_and_register(bundle, root, note=args.purpose)
+    result = None if args.no_evaluate else evaluate_bundle(bundle, wide, feats)
+    write_card(bundle, result, path)
+    sys.stdout.write(f"registered {bundle.version} in {root}\n")
+    if result:
+        for t in result["targets"]:
+            sys.stdout.write(f"  {'ok ' if t['met'] else 'MISS'} {t['target']} {t['station']}: "
+                             f"{t['value']:.3f} (limit {t['limit']})\n")
+    if args.promote:
+        ModelRegistry(root).promote(bundle.version)
+        sys.stdout.write(f"promoted {bundle.version}\n")
+    return 0

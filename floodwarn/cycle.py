@@ -1,0 +1,741 @@
+"""``run_cycle(at, ctx)``: the one 10-minute pipeline that live, catch-up, replay and hindcast share.
+
+ingest → store → qc → history (as of ``at``) → forecast → warn → products → outbox.
+
+Why it looks like this:
+
+- **Honest time.** Every read of observations is ``as_of=at`` (arrival time ≤ cycle time), so a
+  replayed or re-run cycle sees exactly what the live one saw.
+- **Degrade, never fail.** Each stage runs in :class:`_Stage`; an exception in a stage is logged,
+  recorded in the report and the cycle ends ``degraded`` with what the other stages produced. Only
+  a store that cannot be written (:class:`~floodwarn.errors.StoreError`) stops the cycle: writing
+  on would corrupt nothing but would report work that was never saved.
+- **Idempotent.** Observations are upserted (repeats skipped), forecasts replace the cycle's own
+  rows, the warning engine writes lifecycle and outbox rows idempotently per cycle; the ledger
+  row is ``running`` until the end, so a restart after ``kill -9`` re-runs exactly that cycle.
+- **Stages that don't exist yet are skipped**, not faked: the report says ``skipped`` with the
+  reason, so the demo shows whatever the tree can do today.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from floodwarn.errors import StoreError
+from floodwarn.ingest import IngestCounts, ingest_batches
+from floodwarn.records import REJECT
+from floodwarn.times import STEP_S, as_utc, from_epoch, to_epoch
+
+log = logging.getLogger(__name__)
+
+#: history handed to the forecast stage: long enough for 24 h rain sums plus lags
+HISTORY_MIN = 26 * 60
+#: history for stations the models only need recent stage of (every other forecast point)
+SHORT_HISTORY_MIN = 6 * 60
+#: how many station codes a report lists by name (counts are always complete)
+REPORT_LIST_MAX = 50
+
+
+# ---------------------------------------------------------------------------------------------
+# context and report
+
+
+@dataclass
+class CycleContext:
+    """Everything a cycle needs, built once per process (daemon, replay, CLI) and reused.
+
+    ``history`` replaces the store read for the forecast inputs (replay keeps its archive in
+    memory); it must honour ``as_of`` exactly like :meth:`Store.observations`.
+    ``products_dir`` receives ``warnings.geojson`` and ``alerts/*.xml`` (None: not written).
+    """
+
+    settings: Any
+    store: Any
+    catalog: Any = None
+    feed: Any = None
+    registry: Any = None
+    metrics: Any = None
+    mode: str = "live"
+    clock: Callable[[], float] = time.time
+    history: Callable[[int, int, int], pd.DataFrame] | None = None
+    products_dir: Path | None = None
+    keep_raw: bool = True
+    #: stage names to skip on purpose (e.g. ``{"ingest"}`` when data was stored beforehand)
+    skip: frozenset[str] = frozenset()
+    #: rewrite ``warnings.geojson`` every cycle (replay writes it once at the end)
+    geojson_each_cycle: bool = True
+    #: shadow forecasts for registry candidates (off in replay unless asked)
+    shadow: bool = True
+    #: filled by the cycle for callers that want the frames (replay writes them to files)
+    last_frames: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StageReport:
+    name: str
+    status: str  # ok | failed | skipped
+    seconds: float
+    error: str | None = None
+    counts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    """What one cycle did; stored as JSON in the cycle ledger."""
+
+    cycle_at: datetime
+    mode: str
+    status: str  # ok | degraded
+    started_at: float
+    finished_at: float
+    stages: tuple[StageReport, ...]
+    stations: dict[str, Any]
+    forecasts: int
+    warnings_changed: int
+    messages_enqueued: int
+    flags: tuple[str, ...] = ()
+
+    @property
+    def seconds(self) -> float:
+        return self.finished_at - self.started_at
+
+    def stage(self, name: str) -> StageReport | None:
+        return next((s for s in self.stages if s.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["cycle_at"] = self.cycle_at.isoformat()
+        doc["seconds"] = round(self.seconds, 4)
+        doc["stages"] = {
+            s.name: {k: v for k, v in asdict(s).items() if k != "name"} for s in self.stages
+        }
+        doc["flags"] = list(self.flags)
+        return doc
+
+
+class _Stage:
+    """Times one stage and turns its exception into a ``failed`` record (StoreError passes)."""
+
+    def __init__(self, name: str, reports: list[StageReport], flags: list[str]) -> None:
+        self.name = name
+        self.counts: dict[str, Any] = {}
+        self._reports = reports
+        self._flags = flags
+        self.ok = False
+        self.skipped: str | None = None
+
+    def skip(self, reason: str) -> None:
+        self.skipped = reason
+
+    @contextmanager
+    def run(self) -> Iterator[_Stage]:
+        t0 = time.perf_counter()
+        error = None
+        try:
+            yield self
+            self.ok = self.skipped is None
+        except StoreError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a failing stage degrades the cycle
+            error = f"{type(err).__name__}: {err}"
+            log.exception("cycle stage %s failed", self.name)
+            self._flags.append(f"stage_failed:{self.name}")
+        dt = time.perf_counter() - t0
+        status = "failed" if error else ("skipped" if self.skipped else "ok")
+        if self.skipped and not error:
+            self.counts.setdefault("reason", self.skipped)
+        self._reports.append(StageReport(self.name, status, round(dt, 6), error, self.counts))
+
+
+# ---------------------------------------------------------------------------------------------
+# optional stages: imported lazily, a missing module means "skipped", never a crash
+
+
+def _optional(module: str, attr: str) -> Any:
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as err:
+        return _Missing(f"{module} not available ({err})")
+    obj = getattr(mod, attr, None)
+    if obj is None:
+        return _Missing(f"{module}.{attr} not available")
+    return obj
+
+
+@dataclass(frozen=True)
+class _Missing:
+    reason: str
+
+    def __bool__(self) -> bool:
+        return False
+
+
+def _record_metrics(metrics: Any, report: CycleReport, ingested: IngestCounts, fc: pd.DataFrame) -> None:
+    """Feed the Prometheus metrics (:class:`floodwarn.metrics.Metrics`); never raises."""
+    if metrics is None:
+        return
+    try:
+        metrics.record_cycle(
+            {
+                "duration_s": report.seconds,
+                "status": report.status,
+                "stages": {s.name: s.seconds for s in report.stages},
+                "stations_missing": report.stations.get("missing", 0),
+                "cycle_at": to_epoch(report.cycle_at),
+            },
+            mode=report.mode,
+        )
+        for state in ("fresh", "stale", "missing"):
+            metrics.stations.labels(state=state).set(report.stations.get(state, 0))
+        if ingested.quarantined:
+            metrics.qc_rejections.labels(reason="quarantined").inc(ingested.quarantined)
+        qc = report.stage("qc")
+        if qc is not None and qc.counts.get("rejected"):
+            metrics.qc_rejections.labels(reason="flagged").inc(qc.counts["rejected"])
+        if len(fc) and "method" in fc:
+            for method, n in fc.drop_duplicates("station")["method"].value_counts().items():
+                metrics.forecasts.labels(method=str(method)).inc(int(n))
+        warn = report.stage("warn")
+        if warn is not None and "levels" in warn.counts:
+            metrics.set_warnings({k: v for k, v in warn.counts["levels"].items() if k != "none"})
+        outbox = report.stage("outbox")
+        if outbox is not None and "backlog" in outbox.counts:
+            metrics.outbox_backlog.labels(status="pending").set(outbox.counts["backlog"])
+    except Exception:  # noqa: BLE001 - metrics never break a cycle
+        log.warning("cycle metrics not recorded", exc_info=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# the pipeline
+
+
+def run_cycle(at: datetime, ctx: CycleContext) -> CycleReport:
+    """Run the cycle for time ``at`` (aware; floored to the 10-minute grid) and record it."""
+    at = as_utc(at)
+    at_s = to_epoch(at)
+    at_s -= at_s % STEP_S
+    at = from_epoch(at_s)
+    store, settings = ctx.store, ctx.settings
+    # the data cut-off: the cycle for 12:00 runs at 12:00 + offset (data latency) and sees what
+    # arrived by then; extended below to what this cycle itself fetched (never past the next cycle)
+    cutoff_s = at_s + int(settings.cycle.offset_s)
+    limit_s = at_s + int(settings.cycle.interval_min) * 60 - 1
+    started = ctx.clock()
+    store.cycle_begin(at_s, int(started), ctx.mode)
+    stages: list[StageReport] = []
+    flags: list[str] = []
+    frames = ctx.last_frames
+    frames.clear()
+    n_forecasts = n_changed = n_enqueued = 0
+
+    def stage(name: str) -> _Stage:
+        st = _Stage(name, stages, flags)
+        if name in ctx.skip:
+            st.skip("skipped by the caller")
+        return st
+
+    # 1. ingest -------------------------------------------------------------------------------
+    ingested = IngestCounts()
+    st = stage("ingest")
+    with st.run():
+        if st.skipped:
+            pass
+        elif ctx.feed is None:
+            st.skip("no feed configured")
+        else:
+            known = _known(ctx.catalog)
+            batches = ctx.feed.poll(from_epoch(cutoff_s), known=known)
+            ingested = ingest_batches(store, batches, keep_raw=ctx.keep_raw)
+            received = [int(b.payload.received_at) for b in batches
+                        if getattr(b, "payload", None) is not None and b.payload.ok]
+            if received and ctx.mode == "live":
+                cutoff_s = max(cutoff_s, min(max(received), limit_s))
+            st.counts.update(ingested.summary())
+            if ingested.fetch_errors:
+                flags.append("feed_error")
+
+    # 2. history as of ``at`` (+ QC) ------------------------------------------------------------
+    long = pd.DataFrame()
+    wide = pd.DataFrame()
+    st = stage("history")
+    with st.run():
+        long = _read_history(ctx, at_s, cutoff_s)
+        st.counts["observations"] = len(long)
+        st.counts["as_of"] = from_epoch(cutoff_s).isoformat()
+    st = stage("qc")
+    with st.run():
+        apply_qc = _optional("floodwarn.qc", "apply_qc")
+        if not apply_qc:
+            st.skip(apply_qc.reason)
+        elif len(long):
+            before = long["qc"].to_numpy(copy=True)
+            long = apply_qc(long)
+            new = (long["qc"].to_numpy() & ~before) != 0
+            fresh = new & (long["arrival_time"].to_numpy() > cutoff_s - STEP_S)
+            st.counts["flagged"] = int(new.sum())
+            if fresh.any():  # persist flags on what arrived this cycle (the audit trail)
+                store.set_qc(long.loc[fresh, ["station", "variable", "valid_time", "qc"]])
+        if len(long):
+            rejected = (long["qc"].to_numpy() & int(REJECT)) != 0
+            st.counts["rejected"] = int(rejected.sum())
+    wide = _wide(long, at_s)
+    frames["wide"] = wide
+
+    # 3. freshness --------------------------------------------------------------------------
+    freshness = _freshness(ctx, long, at_s)
+    n_stale = int((freshness["status"] == "stale").sum()) if len(freshness) else 0
+    n_missing = int((freshness["status"] == "missing").sum()) if len(freshness) else 0
+    if n_stale or n_missing:
+        flags.append("stale_inputs")
+
+    # 4. forecast -----------------------------------------------------------------------------
+    forecasts = pd.DataFrame()
+    model_info: dict[str, Any] = {}
+    st = stage("forecast")
+    with st.run():
+        forecast_cycle = _optional("floodwarn.forecast.predict", "forecast_cycle")
+        if st.skipped:
+            pass
+        elif not forecast_cycle:
+            st.skip(forecast_cycle.reason)
+        elif ctx.catalog is None:
+            st.skip("no station catalog")
+        else:
+            registry = ctx.registry
+            if registry is not None and hasattr(registry, "changed") and registry.changed():
+                promoted = getattr(registry, "promoted", lambda: None)()
+                log.info("model registry: promoted version is %s", promoted)
+            forecasts = _epoch_issued(forecast_cycle(at, wide, ctx.catalog, registry, shadow=False))
+            n_forecasts = store.save_forecasts(forecasts, shadow=False)
+            model_info = _model_info(registry, forecasts)
+            st.counts["rows"] = n_forecasts
+            st.counts["stations"] = int(forecasts["station"].nunique()) if len(forecasts) else 0
+            if len(forecasts) and "flags" in forecasts:
+                degraded = forecasts["flags"].fillna("").astype(str) != ""
+                st.counts["flagged_rows"] = int(degraded.sum())
+            if ctx.shadow and registry is not None and _has_shadow(registry):
+                shadow = _epoch_issued(forecast_cycle(at, wide, ctx.catalog, registry, shadow=True))
+                st.counts["shadow_rows"] = store.save_forecasts(shadow, shadow=True)
+    frames["forecasts"] = forecasts
+
+    # 5. warn -------------------------------------------------------------------------------
+    result = None
+    st = stage("warn")
+    with st.run():
+        evaluate = _optional("floodwarn.warn.engine", "evaluate")
+        if st.skipped:
+            pass
+        elif not evaluate:
+            st.skip(evaluate.reason)
+        elif ctx.catalog is None:
+            st.skip("no station catalog")
+        else:
+            observed = _observed_stage(long, at_s)
+            result = evaluate(
+                store, ctx.catalog, at, observed, forecasts, settings.warn, freshness, model_info
+            )
+            changed = list(getattr(result, "changed", []) or [])
+            events = list(getattr(result, "events", []) or [])
+            n_changed = len(changed)
+            n_enqueued = int(getattr(result, "enqueued", len(events)))
+            st.counts.update(changed=n_changed, events=len(events), enqueued=n_enqueued)
+            states = getattr(result, "states", None)
+            if states is not None:
+                levels = _levels_count(states)
+                st.counts["levels"] = levels
+    frames["warn"] = result
+
+    # 6. products ---------------------------------------------------------------------------
+    st = stage("products")
+    with st.run():
+        if st.skipped:
+            pass
+        elif ctx.products_dir is None:
+            st.skip("no products directory")
+        elif ctx.catalog is None:
+            st.skip("no station catalog")
+        elif not _optional("floodwarn.products.geojson", "warnings_geojson") and not _optional(
+            "floodwarn.products.cap", "cap_xml"
+        ):
+            st.skip("floodwarn.products not available")
+        else:
+            st.counts.update(write_products(ctx, result))
+
+    # 7. outbox -----------------------------------------------------------------------------
+    st = stage("outbox")
+    with st.run():
+        backlog = _outbox_backlog(store)
+        if backlog is None:
+            st.skip("floodwarn.dispatch.outbox not available")
+        else:
+            st.counts["backlog"] = backlog
+
+    # degraded: a stage failed, a feed failed, or not one forecast point has fresh data
+    status = "degraded" if any(f.startswith(("stage_failed", "feed_error")) for f in flags) else "ok"
+    if len(freshness) and not (freshness["status"] == "fresh").any():
+        status = "degraded"
+        flags.append("no_fresh_inputs")
+    finished = ctx.clock()
+    report = CycleReport(
+        cycle_at=at,
+        mode=ctx.mode,
+        status=status,
+        started_at=started,
+        finished_at=finished,
+        stages=tuple(stages),
+        stations=_stations_summary(freshness),
+        forecasts=n_forecasts,
+        warnings_changed=n_changed,
+        messages_enqueued=n_enqueued,
+        flags=tuple(dict.fromkeys(flags)),
+    )
+    store.cycle_end(at_s, int(finished), status, report.to_dict())
+    _record_metrics(ctx.metrics, report, ingested, forecasts)
+    level = logging.WARNING if status != "ok" else logging.INFO
+    log.log(
+        level,
+        "cycle %s %s in %.2f s: %d forecasts, %d warnings changed, %d stale, %d missing%s",
+        at.isoformat(), status, finished - started, n_forecasts, n_changed, n_stale, n_missing,
+        f" [{', '.join(report.flags)}]" if report.flags else "",
+    )
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def _known(catalog: Any) -> Callable[[str], bool] | None:
+    if catalog is None:
+        return None
+    return lambda code: catalog.known(code) is not None
+
+
+def _forecast_codes(catalog: Any) -> list[str]:
+    if catalog is None:
+        return []
+    return [str(c) for c in catalog.forecast_points().index]
+
+
+def _long_codes(catalog: Any) -> list[str]:
+    """Stations whose full 26 h history the models read: the river-network nodes."""
+    if catalog is None:
+        return []
+    net = getattr(catalog, "network", None)
+    return [str(c) for c in net.index] if net is not None and len(net) else []
+
+
+def _read_history(ctx: CycleContext, at_s: int, as_of: int) -> pd.DataFrame:
+    """Observations valid up to ``at`` that arrived by the cut-off (latest version per key)."""
+    if ctx.history is not None:
+        return ctx.history(at_s - HISTORY_MIN * 60, at_s, as_of)
+    if ctx.catalog is None:
+        return ctx.store.observations(start=at_s - HISTORY_MIN * 60, end=at_s, as_of=as_of)
+    long_codes = _long_codes(ctx.catalog)
+    short = sorted(set(_forecast_codes(ctx.catalog)) - set(long_codes))
+    parts = []
+    if long_codes:
+        parts.append(
+            ctx.store.observations(long_codes, start=at_s - HISTORY_MIN * 60, end=at_s, as_of=as_of)
+        )
+    if short:
+        parts.append(
+            ctx.store.observations(
+                short, variables=["wl", "fw"], start=at_s - SHORT_HISTORY_MIN * 60, end=at_s, as_of=as_of
+            )
+        )
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return ctx.store.observations([], start=at_s, end=at_s)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _wide(long: pd.DataFrame, at_s: int) -> pd.DataFrame:
+    """Long observations → UTC 10-minute wide frame ``{variable}_{code}``; rejected values NaN."""
+    index = pd.date_range(
+        end=pd.Timestamp(at_s, unit="s", tz="UTC"), periods=HISTORY_MIN // 10 + 1, freq="10min"
+    )
+    if long is None or not len(long):
+        return pd.DataFrame(index=index)
+    ok = (long["qc"].to_numpy() & int(REJECT)) == 0
+    df = long.loc[ok & long["value"].notna().to_numpy()]
+    df = df[(df["valid_time"] % STEP_S) == 0]
+    col = df["variable"].astype(str) + "_" + df["station"].astype(str)
+    t = pd.to_datetime(df["valid_time"].to_numpy(), unit="s", utc=True)
+    wide = pd.DataFrame({"col": col.to_numpy(), "t": t, "v": df["value"].to_numpy()})
+    wide = wide.pivot_table(index="t", columns="col", values="v", aggfunc="last")
+    wide = wide.reindex(index).sort_index(axis=1)
+    wide.columns.name = None
+    wide.index.name = "time"
+    return wide
+
+
+def _freshness(ctx: CycleContext, long: pd.DataFrame, at_s: int) -> pd.DataFrame:
+    """fresh / stale / missing per forecast point from its newest usable stage value."""
+    codes = _forecast_codes(ctx.catalog)
+    stale_s = int(ctx.settings.cycle.stale_after_min) * 60
+    cols = ["station", "status", "last_valid", "age_min"]
+    if not codes:
+        return pd.DataFrame(columns=cols)
+    last: dict[str, int] = {}
+    if long is not None and len(long):
+        ok = long["value"].notna().to_numpy() & ((long["qc"].to_numpy() & int(REJECT)) == 0)
+        wl = long.loc[ok & (long["variable"] == "wl").to_numpy()]
+        if len(wl):
+            last = {str(k): int(v) for k, v in wl.groupby("station")["valid_time"].max().items()}
+    lv = np.array([last.get(c, -1) for c in codes], dtype=np.int64)
+    have = lv >= 0
+    age = np.where(have, (at_s - lv) / 60.0, np.nan)
+    status = np.where(~have, "missing", np.where(at_s - lv > stale_s, "stale", "fresh"))
+    return pd.DataFrame(
+        {
+            "station": codes,
+            "status": status,
+            "last_valid": np.where(have, lv, 0).astype(np.int64),
+            "age_min": age,
+        }
+    ).set_index("station", drop=False)
+
+
+def _stations_summary(freshness: pd.DataFrame) -> dict[str, Any]:
+    if not len(freshness):
+        return {"fresh": 0, "stale": 0, "missing": 0}
+    out: dict[str, Any] = {}
+    for status in ("fresh", "stale", "missing"):
+        codes = sorted(freshness.index[freshness["status"] == status])
+        out[status] = len(codes)
+        if status != "fresh" and codes:
+            out[f"{status}_codes"] = codes[:REPORT_LIST_MAX]
+    return out
+
+
+def _epoch_issued(fc: pd.DataFrame) -> pd.DataFrame:
+    """``issued_at`` as int64 epoch seconds (the store's and the warning engine's time type).
+
+    ``forecast_cycle`` returns tz-aware timestamps; the consumers test ``np.issubdtype`` on the
+    column, which refuses pandas' tz-aware dtype, so the cycle converts once here.
+    """
+    if not len(fc) or "issued_at" not in fc:
+        return fc
+    col = fc["issued_at"]
+    if pd.api.types.is_integer_dtype(col.dtype):
+        return fc
+    fc = fc.copy()
+    # as_unit("s"): pandas 3 keeps microseconds, so ``asi8 // 10**9`` would be wrong
+    fc["issued_at"] = pd.DatetimeIndex(pd.to_datetime(col, utc=True)).as_unit("s").asi8.astype(np.int64)
+    return fc
+
+
+def _observed_stage(long: pd.DataFrame, at_s: int) -> pd.DataFrame:
+    """Stage observations for the warning engine: station, valid_time, value, arrival_time.
+
+    Everything here arrived by the cycle's cut-off (``at`` + data latency); the engine drops
+    rows that arrived after ``cycle_at`` itself, so arrival is clipped to ``at`` for it.
+    """
+    cols = ["station", "valid_time", "value", "arrival_time"]
+    if long is None or not len(long):
+        return pd.DataFrame(columns=cols)
+    ok = long["value"].notna().to_numpy() & ((long["qc"].to_numpy() & int(REJECT)) == 0)
+    df = long.loc[ok & (long["variable"] == "wl").to_numpy(), cols].copy()
+    df["arrival_time"] = np.minimum(df["arrival_time"].to_numpy(np.int64), at_s)
+    return df.sort_values(["station", "valid_time"]).reset_index(drop=True)
+
+
+def _has_shadow(registry: Any) -> bool:
+    for name in ("shadow_candidates", "shadows", "candidates"):
+        attr = getattr(registry, name, None)
+        if attr is not None:
+            try:
+                return bool(attr() if callable(attr) else attr)
+            except Exception:  # noqa: BLE001
+                return False
+    return False
+
+
+def _model_info(registry: Any, forecasts: pd.DataFrame) -> dict[str, Any]:
+    """Which model made each station's forecast (for explainable alerts)."""
+    info: dict[str, Any] = {}
+    if len(forecasts):
+        first = forecasts.drop_duplicates("station")
+        for code, method, version in zip(
+            first["station"], first.get("method", ""), first.get("model_version", ""), strict=False
+        ):
+            info[str(code)] = {"method": method, "model_version": version}
+    return info
+
+
+#: warning level number → threshold key (0 = no warning)
+LEVEL_KEYS = {0: "none", 1: "attwl", 2: "wrnwl", 3: "almwl", 4: "srswl"}
+
+
+def _levels_count(states: Any) -> dict[str, int]:
+    """Targets per warning level (``attwl`` … ``srswl``, ``none``) from the engine's states."""
+    out: dict[str, int] = {}
+    values = states.values() if isinstance(states, dict) else []
+    for s in values:
+        lvl = s.get("level") if isinstance(s, dict) else getattr(s, "level", 0)
+        key = LEVEL_KEYS.get(int(lvl or 0), str(lvl))
+        out[key] = out.get(key, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def _outbox_backlog(store: Any) -> int | None:
+    """Undelivered webhook deliveries (None while the dispatch stage does not exist)."""
+    backlog = _optional("floodwarn.dispatch.outbox", "backlog")
+    if not backlog:
+        return None
+    counts = backlog(store)
+    return int(counts.get("pending", 0)) + int(counts.get("sending", 0))
+
+
+def write_products(ctx: CycleContext, result: Any) -> dict[str, int]:
+    """Write ``warnings.geojson`` and the CAP XML of every event this cycle issued.
+
+    Files are written to a temporary name and renamed, so a reader (or a crash) never sees
+    half a file; an alert file's name is its stable identifier, so re-running a cycle
+    rewrites the same bytes instead of adding a copy.
+    """
+    out = Path(ctx.products_dir)  # type: ignore[arg-type]
+    out.mkdir(parents=True, exist_ok=True)
+    counts = {"geojson": 0, "cap": 0}
+    warnings_geojson = _optional("floodwarn.products.geojson", "warnings_geojson")
+    if warnings_geojson and ctx.geojson_each_cycle:
+        doc = warnings_geojson(ctx.store, ctx.catalog)
+        text = doc if isinstance(doc, str | bytes) else json.dumps(doc, ensure_ascii=False, sort_keys=True, indent=1)
+        atomic_write(out / "warnings.geojson", text)
+        counts["geojson"] = 1
+    cap_xml = _optional("floodwarn.products.cap", "cap_xml")
+    events = list(getattr(result, "events", []) or []) if result is not None else []
+    if cap_xml and events:
+        (out / "alerts").mkdir(exist_ok=True)
+        for ev in events:
+            xml = cap_xml(ev, ctx.catalog)
+            atomic_write(out / "alerts" / f"{_event_id(ev)}.xml", xml)
+            counts["cap"] += 1
+    return counts
+
+
+def _event_id(ev: Any) -> str:
+    for name in ("identifier", "event_id", "id"):
+        v = ev.get(name) if isinstance(ev, dict) else getattr(ev, name, None)
+        if v:
+            return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(v))
+    raise ValueError(f"alert event without an identifier: {ev!r}")
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write via a temporary file and rename (a crash leaves the old file or the new one)."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(raw)
+    os.replace(tmp, path)
+
+
+def cycle_times(start: datetime, end: datetime, interval_min: int = 10) -> list[datetime]:
+    """Cycle times on the grid from ``start`` to ``end`` inclusive (both floored)."""
+    step = interval_min * 60
+    a = to_epoch(start)
+    a += (-a) % step
+    b = to_epoch(end)
+    return [from_epoch(t) for t in range(a, b - b % step + 1, step)]
+
+
+def previous_cycle(at: datetime, interval_min: int = 10) -> datetime:
+    return as_utc(at) - timedelta(minutes=interval_min)
+
+
+# ---------------------------------------------------------------------------------------------
+# building a context from settings
+
+
+def load_catalog_or_none(settings: Any) -> Any:
+    """The station catalog, or None while ``stations/`` is not built (cycle stages then skip)."""
+    from floodwarn.config import stations_dir
+
+    load = _optional("floodwarn.catalog", "load_catalog")
+    if not load:
+        log.warning("no station catalog: %s", load.reason)
+        return None
+    d = stations_dir(settings)
+    if not (d / "waterlevel.csv").exists():
+        log.warning("no station catalog in %s: forecast and warn stages are skipped", d)
+        return None
+    return load(d)
+
+
+def load_registry(models: Path | str | None) -> Any:
+    """The model registry with its promoted models loaded (None if unavailable)."""
+    registry_cls = _optional("floodwarn.forecast.registry", "ModelRegistry")
+    if not registry_cls or models is None:
+        if not registry_cls:
+            log.warning("no model registry: %s", registry_cls.reason)
+        return None
+    reg = registry_cls(Path(models))
+    try:
+        reg.load_promoted()
+    except Exception as err:  # noqa: BLE001 - forecasts fall back to the hydrological method
+        log.warning("no promoted model in %s (%s): forecasts use the fallback until one is", models, err)
+    return reg
+
+
+def load_metrics() -> Any:
+    """The process's Prometheus metrics (None if the metrics module is not there)."""
+    metrics = _optional("floodwarn.metrics", "METRICS")
+    return metrics if metrics else None
+
+
+def make_context(
+    settings: Any,
+    store: Any = None,
+    *,
+    mode: str = "live",
+    feed: Any = "auto",
+    catalog: Any = "auto",
+    registry: Any = "auto",
+    models: Path | str | None = None,
+    products_dir: Path | None | str = "auto",
+    **kw: Any,
+) -> CycleContext:
+    """A :class:`CycleContext` from settings: store, catalog, model registry, feed, metrics."""
+    from floodwarn.config import models_dir
+
+    if store is None:
+        from floodwarn.store import open_store
+
+        store = open_store(settings.store.url)
+    if catalog == "auto":
+        catalog = load_catalog_or_none(settings)
+    if registry == "auto":
+        registry = load_registry(models or models_dir(settings))
+    if feed == "auto":
+        from floodwarn.feeds import get_feed
+
+        feed = get_feed(settings.feeds.source).from_settings(settings)
+    if products_dir == "auto":
+        products_dir = Path(settings.data_dir) / "products"
+    return CycleContext(
+        settings=settings,
+        store=store,
+        catalog=catalog,
+        feed=feed,
+        registry=registry,
+        metrics=kw.pop("metrics", load_metrics()),
+        mode=mode,
+        products_dir=Path(products_dir) if products_dir is not None else None,
+        **kw,
+    )

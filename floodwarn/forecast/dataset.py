@@ -1,0 +1,264 @@
+"""Training data and model inputs for the Han River (Seoul reach) forecast models.
+
+One feature builder serves training, hindcasts and the live cycle: :func:`base_features` turns a
+wide 10-minute frame (columns ``{variable}_{code}`` in HRFCO names and units, stage in m) into
+model inputs. Every input at issue time ``t`` is a function of values at valid times ``<= t``
+only (backward shifts and trailing windows), so a row can be computed from history that ends at
+``t`` — the property ``tests/forecast/test_dataset.py`` proves by poisoning the future.
+
+Targets are the change of stage from the latest observation (``own`` mode) or the stage itself
+(``sim`` mode: simulation from boundary conditions when the station's own gauge is missing).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+#: the four Seoul bridges with gauges in the competition set, upstream to downstream
+BRIDGES: tuple[str, ...] = ("1018662", "1018680", "1018683", "1019630")
+BRIDGE_NAMES = {
+    "1018662": "Cheongdam",
+    "1018680": "Jamsu",
+    "1018683": "Hangang",
+    "1019630": "Haengju",
+}
+#: gauge datum gdt (m) from HRFCO waterlevel/info; elevation = stage + gdt
+GDT = {"1018662": 1.747, "1018680": -0.068, "1018683": 2.07, "1019630": 0.803}
+DAM = "1017310"  # Paldang
+TIDE = "DT_0032"  # Ganghwa bridge (KHOA)
+RAIN_GAUGES: tuple[str, ...] = ("10184100", "10184110", "10184140")
+
+HORIZONS: tuple[int, ...] = (10, 20, 30, 60, 120, 180, 360)
+MODES: tuple[str, ...] = ("own", "sim")
+STEP_MIN = 10
+#: an input older than this many steps is not carried forward (it becomes missing, flagged)
+FFILL_STEPS = 3
+
+WL_LAGS_MIN = (10, 20, 30, 60, 120, 180, 360)
+DAM_LAGS_MIN = (30, 60, 90, 120, 180, 240, 300, 360, 480, 600, 720)
+DAM_DIFFS_MIN = (10, 30, 60, 120, 180)
+TIDE_LAGS_MIN = tuple(range(30, 781, 30))
+RAIN_SUMS_MIN = (60, 180, 360, 720, 1440)
+
+
+def _dam(v: str) -> str:
+    return f"{v}_{DAM}"
+
+
+def input_columns() -> list[str]:
+    """The raw wide columns the Han models read (for staleness checks and documentation)."""
+    cols = [f"wl_{s}" for s in BRIDGES]
+    cols += [_dam(v) for v in ("swl", "inf", "tototf", "ecpc")]
+    cols += [f"tide_{TIDE}"] + [f"rf_{g}" for g in RAIN_GAUGES]
+    return cols
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_hanriver(data_dir: str | Path, years: Iterable[int] | None = None) -> pd.DataFrame:
+    """The competition archive as a wide UTC frame in HRFCO units (stage m, flows m³/s).
+
+    Uses :func:`floodwarn.feeds.hanriver.hanriver_wide` when that feed exists; otherwise a small
+    private reader applying the same conventions and the provenance notes' known errors.
+    """
+    data_dir = Path(data_dir)
+    years = list(years) if years is not None else list(range(2012, 2023))
+    try:
+        from floodwarn.feeds.hanriver import hanriver_wide  # type: ignore[import-not-found]
+    except ImportError:
+        hanriver_wide = None
+    if hanriver_wide is not None:
+        wide = hanriver_wide(data_dir, years)
+        return regularise(wide)
+    return regularise(_read_csv_private(data_dir, years))
+
+
+def _read_csv_private(data_dir: Path, years: Sequence[int]) -> pd.DataFrame:
+    frames = []
+    for y in years:
+        w = pd.read_csv(data_dir / "water_data" / f"data_{y}.csv")
+        r = pd.read_csv(data_dir / "rf_data" / f"rf_{y}.csv")
+        w = w.merge(r, on="ymdhm", how="left")
+        frames.append(w)
+    df = pd.concat(frames, ignore_index=True)
+    t = pd.to_datetime(df.pop("ymdhm"), format="%Y-%m-%d %H:%M")
+    df.index = pd.DatetimeIndex(t).tz_localize("Asia/Seoul").tz_convert("UTC")
+    df.index.name = "time"
+    out = pd.DataFrame(index=df.index)
+    for s in BRIDGES:
+        el = df[f"wl_{s}"].where(df[f"wl_{s}"] > 0)  # 0.0 = blanked competition test window
+        out[f"wl_{s}"] = el / 100.0 - GDT[s]
+        out[f"fw_{s}"] = df[f"fw_{s}"]
+    swl = df["swl"].where(df["swl"] > 0)  # swl == 0 is a sentinel
+    out[_dam("swl")] = swl
+    for v in ("inf", "tototf"):
+        x = df[v].where((df[v] > -100) & (df[v] < 20000))  # -990 sentinel, ~25,000 spikes
+        out[_dam(v)] = x
+    out[_dam("sfw")] = df["sfw"]
+    out[_dam("ecpc")] = df["ecpc"]
+    out[f"tide_{TIDE}"] = df["tide_level"]
+    for g in RAIN_GAUGES:
+        out[f"rf_{g}"] = df[f"rf_{g}"]
+    return out.astype(np.float64)
+
+
+def regularise(wide: pd.DataFrame) -> pd.DataFrame:
+    """Reindex to a complete 10-minute UTC grid so that shifting by k rows means k·10 min."""
+    if not isinstance(wide.index, pd.DatetimeIndex) or wide.index.tz is None:
+        raise ValueError("wide frame needs a timezone-aware DatetimeIndex")
+    idx = wide.index.tz_convert("UTC")
+    wide = wide.set_axis(idx).sort_index()
+    wide = wide[~wide.index.duplicated(keep="last")]
+    grid = pd.date_range(idx.min().floor("10min"), idx.max(), freq="10min", name="time")
+    return wide.reindex(grid)
+
+
+def to_xarray(wide: pd.DataFrame):  # -> xarray.Dataset
+    """Station × time xarray Dataset with one variable per HRFCO variable, units in attrs."""
+    import xarray as xr
+
+    from floodwarn.records import VARIABLES
+
+    data_vars = {}
+    for var, unit in VARIABLES.items():
+        cols = [c for c in wide.columns if c.split("_", 1)[0] == var]
+        if not cols:
+            continue
+        codes = [c.split("_", 1)[1] for c in cols]
+        arr = xr.DataArray(
+            wide[cols].to_numpy().T,
+            dims=("station", "time"),
+            coords={"station": codes, "time": wide.index.tz_convert(None).to_numpy()},
+            attrs={"units": unit, "hrfco_variable": var},
+        )
+        data_vars[var] = arr
+    ds = xr.merge([a.rename(k).to_dataset() for k, a in data_vars.items()], join="outer")
+    ds.attrs["time_zone"] = "UTC"
+    return ds
+
+
+# --------------------------------------------------------------------------- features
+
+
+def _rolling_sums(x: np.ndarray, windows: Sequence[int]) -> np.ndarray:
+    """Trailing sums over ``windows`` steps for x[series, time] → out[window, series, time].
+
+    Built by :func:`floodwarn.kernels.rolling.rolling_multi` when the kernels are installed.
+    A window with less than half its values valid is missing.
+    """
+    from floodwarn.forecast._kernels import rolling_sums
+
+    return rolling_sums(x, windows, min_valid_frac=0.5)
+
+
+def _ffill(a: pd.DataFrame, limit: int = FFILL_STEPS) -> pd.DataFrame:
+    return a.ffill(limit=limit)
+
+
+def base_features(wide: pd.DataFrame) -> pd.DataFrame:
+    """All model inputs for every row of a regular 10-minute wide frame (float32).
+
+    Causal by construction: only ``shift(k >= 0)`` and trailing windows are used.
+    """
+    n = len(wide)
+    feats: dict[str, np.ndarray] = {}
+    present = [c for c in input_columns() if c in wide.columns]
+    filled = _ffill(wide[present].astype(np.float64)) if present else None
+
+    def col(name: str) -> np.ndarray:
+        if filled is not None and name in filled.columns:
+            return filled[name].to_numpy(np.float64)
+        return np.full(n, np.nan)
+
+    def lag(x: np.ndarray, k: int) -> np.ndarray:
+        out = np.full_like(x, np.nan)
+        if k < n:
+            out[k:] = x[: n - k]
+        return out
+
+    for s in BRIDGES:
+        wl = col(f"wl_{s}")
+        feats[f"wl_{s}"] = wl
+        for m in WL_LAGS_MIN:
+            feats[f"wl_{s}_d{m}"] = wl - lag(wl, m // STEP_MIN)
+    tot = col(_dam("tototf"))
+    inf = col(_dam("inf"))
+    feats["tototf"] = tot
+    feats["inf"] = inf
+    feats["swl"] = col(_dam("swl"))
+    feats["ecpc"] = col(_dam("ecpc"))
+    feats["inf_minus_tototf"] = inf - tot
+    for m in DAM_LAGS_MIN:
+        feats[f"tototf_l{m}"] = lag(tot, m // STEP_MIN)
+    for m in DAM_DIFFS_MIN:
+        feats[f"tototf_d{m}"] = tot - lag(tot, m // STEP_MIN)
+        feats[f"inf_d{m}"] = inf - lag(inf, m // STEP_MIN)
+    tide = col(f"tide_{TIDE}")
+    feats["tide"] = tide
+    feats["tide_d10"] = tide - lag(tide, 1)
+    feats["tide_d30"] = tide - lag(tide, 3)
+    for m in TIDE_LAGS_MIN:
+        feats[f"tide_l{m}"] = lag(tide, m // STEP_MIN)
+    rain = np.vstack([col(f"rf_{g}") for g in RAIN_GAUGES])
+    nvalid = np.isfinite(rain).sum(axis=0)
+    mean = np.where(nvalid > 0, np.nansum(rain, axis=0) / np.maximum(nvalid, 1), np.nan)
+    rain = np.vstack([rain, mean[None, :]])
+    sums = _rolling_sums(rain, [m // STEP_MIN for m in RAIN_SUMS_MIN])
+    for i, g in enumerate([*RAIN_GAUGES, "mean"]):
+        for j, m in enumerate(RAIN_SUMS_MIN):
+            feats[f"rf_{g}_s{m}"] = sums[j, i]
+    t = wide.index
+    minutes = (t.hour * 60 + t.minute).to_numpy(np.float64)
+    doy = t.day_of_year.to_numpy(np.float64)
+    feats["tod_sin"] = np.sin(2 * np.pi * minutes / 1440)
+    feats["tod_cos"] = np.cos(2 * np.pi * minutes / 1440)
+    feats["doy_sin"] = np.sin(2 * np.pi * doy / 365.25)
+    feats["doy_cos"] = np.cos(2 * np.pi * doy / 365.25)
+    return pd.DataFrame(feats, index=wide.index).astype(np.float32)
+
+
+_BOUNDARY_PREFIXES = ("tototf", "inf", "swl", "ecpc", "tide", "rf_", "tod_", "doy_")
+
+
+def feature_names(station: str, mode: str, available: Sequence[str]) -> list[str]:
+    """The inputs of the (station, mode) model, in a fixed order.
+
+    ``own``: every bridge's stage and its changes + boundary conditions. ``sim``: boundary
+    conditions only (dam, tide, rain, time) — no stage and no discharge anywhere on the reach, so
+    the station's own stage cannot leak in through a rating curve or a neighbour.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r} (known: {MODES})")
+    bound = [c for c in available if c.startswith(_BOUNDARY_PREFIXES)]
+    if mode == "sim":
+        return bound
+    wl = [c for c in available if c.startswith("wl_")]
+    return wl + bound
+
+
+def target(wide: pd.DataFrame, station: str, horizon_min: int, mode: str) -> pd.Series:
+    """What the (station, horizon, mode) model learns: Δstage (own) or stage (sim) at t + h."""
+    wl = wide[f"wl_{station}"]
+    fut = wl.shift(-(horizon_min // STEP_MIN))
+    if mode == "own":
+        return fut - wl.ffill(limit=FFILL_STEPS)
+    return fut
+
+
+def observed_future(wide: pd.DataFrame, station: str, horizon_min: int) -> pd.Series:
+    """Observed stage at t + h, indexed by issue time t (for verification)."""
+    return wide[f"wl_{station}"].shift(-(horizon_min // STEP_MIN))
+
+
+def years_mask(index: pd.DatetimeIndex, years: Iterable[int]) -> np.ndarray:
+    """Rows whose issue time falls in ``years`` (KST calendar year, as in the archive)."""
+    y = index.tz_convert("Asia/Seoul").year
+    return np.isin(y, list(years))

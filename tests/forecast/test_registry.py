@@ -1,0 +1,102 @@
+"""Registry: list/show/promote/retire/shadow, hot-reload detection, refusing broken versions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from floodwarn.cli import main
+from floodwarn.errors import ModelError
+from floodwarn.forecast.registry import ModelRegistry
+
+
+@pytest.fixture()
+def reg(tmp_path: Path, tiny_models: Path) -> ModelRegistry:
+    root = tmp_path / "models"
+    shutil.copytree(tiny_models, root)
+    shutil.copytree(root / "tiny-1", root / "tiny-2")
+    m = json.loads((root / "tiny-2" / "manifest.json").read_text())
+    m["version"] = "tiny-2"
+    (root / "tiny-2" / "manifest.json").write_text(json.dumps(m))
+    r = ModelRegistry(root)
+    r.register("tiny-2")
+    return r
+
+
+def test_lifecycle(reg: ModelRegistry) -> None:
+    assert {r["version"]: r["status"] for r in reg.list()} == {"tiny-1": "promoted", "tiny-2": "candidate"}
+    assert reg.load_promoted().version == "tiny-1"
+    reg.shadow("tiny-2")
+    assert [b.version for b in reg.load_shadow()] == ["tiny-2"]
+    reg.promote("tiny-2")
+    assert reg.promoted() == "tiny-2"
+    assert reg.show("tiny-1")["status"] == "archived"
+    reg.retire("tiny-1")
+    with pytest.raises(ModelError, match="promote another version"):
+        reg.retire("tiny-2")
+    with pytest.raises(ModelError, match="unknown model version"):
+        reg.promote("nope")
+    assert "features" not in reg.show("tiny-2")["manifest"]
+
+
+def test_changed_detects_a_promote_from_another_process(reg: ModelRegistry) -> None:
+    daemon = ModelRegistry(reg.root)
+    assert daemon.changed() is True  # first look
+    assert daemon.changed() is False
+    assert daemon.load_promoted().version == "tiny-1"
+    assert main(["models", "promote", "tiny-2", "--models", str(reg.root)]) == 0
+    assert daemon.changed() is True
+    assert daemon.load_promoted().version == "tiny-2"
+    assert daemon.changed() is False
+
+
+def test_broken_versions_are_refused(reg: ModelRegistry) -> None:
+    v = reg.root / "tiny-2"
+    next(v.glob("*_q50.txt.gz")).write_bytes(b"not gzip")
+    with pytest.raises(ModelError, match="unreadable"):
+        reg.promote("tiny-2")
+    assert reg.promoted() == "tiny-1"
+    m = json.loads((reg.root / "tiny-1" / "manifest.json").read_text())
+    key = next(iter(m["features"]))
+    m["features"][key] = m["features"][key][::-1]
+    shutil.copytree(reg.root / "tiny-1", reg.root / "tiny-3")
+    (reg.root / "tiny-3" / "manifest.json").write_text(json.dumps(m))
+    reg.register("tiny-3")
+    with pytest.raises(ModelError, match="does not match its manifest"):
+        reg.load("tiny-3")
+    m["feature_set"] = "other"
+    (reg.root / "tiny-3" / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ModelError, match="feature set"):
+        ModelRegistry(reg.root).load("tiny-3")
+
+
+def test_models_command(reg: ModelRegistry, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "list", "--models", str(reg.root)]) == 0
+    out = capsys.readouterr().out
+    assert "* tiny-1" in out and "tiny-2" in out
+    assert main(["models", "show", "tiny-1", "--models", str(reg.root), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "promoted"
+    assert main(["models", "retire", "tiny-1", "--models", str(reg.root)]) == 1
+
+
+def test_parallel_training_is_identical_to_serial(wide) -> None:
+    """Models fitted through an executor (the Dask Client interface) equal the serial ones."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from floodwarn.forecast import dataset as D
+    from floodwarn.forecast.train import train_bundle
+    from tests.forecast.conftest import TINY, synthetic_wide
+
+    both = D.regularise(__import__("pandas").concat([wide, synthetic_wide(start="2020-07-01", seed=1)]))
+    feats = D.base_features(both)
+    kw = dict(version="p", train_years=[2019], calib_years=[2020], stations=["1018683"],
+              horizons=[10, 60], modes=["own"], params=TINY, thin=2)
+    serial = train_bundle(both, feats, **kw)
+    with ThreadPoolExecutor(2) as pool:
+        parallel = train_bundle(both, feats, executor=pool, **kw)
+    for key, est in serial.estimators.items():
+        assert parallel.estimators[key].model_strings() == est.model_strings()
+        assert parallel.estimators[key].offset_ == est.offset_
