@@ -123,9 +123,7 @@ class Daemon:
             try:
                 report = run_cycle(at, self.ctx)
             except StoreError as err:
-                self.stats.fatal = err
-                log.critical("store failure, stopping the daemon: %s", err)
-                self.stop_event.set()
+                self._fatal(err)
                 raise
             except Exception:  # noqa: BLE001 - run_cycle degrades; this is a bug: keep serving
                 self.stats.errors += 1
@@ -138,15 +136,24 @@ class Daemon:
             del self.stats.reports[: -self._keep]
         return report
 
+    def _fatal(self, err: StoreError) -> None:
+        self.stats.fatal = err
+        log.critical("store failure, stopping the daemon: %s", err)
+        self.stop_event.set()
+
     def catch_up(self, now: datetime | None = None) -> list[CycleReport]:
         """Complete interrupted cycles and run missed ones (bounded), oldest first.
 
         Stops early (after the running cycle) when the stop event is set, e.g. on SIGTERM.
         """
         now = as_utc(now or self.clock())
-        todo, skipped = pending_cycles(
-            self.ctx.store, now, self.interval_min, self.offset_s, self.catchup_max
-        )
+        try:
+            todo, skipped = pending_cycles(
+                self.ctx.store, now, self.interval_min, self.offset_s, self.catchup_max
+            )
+        except StoreError as err:
+            self._fatal(err)
+            raise
         if skipped:
             self.stats.skipped_beyond_catchup += len(skipped)
             self._count_missed("beyond_catchup", len(skipped))
@@ -161,7 +168,11 @@ class Daemon:
         for at in todo:
             if self.stop_event.is_set():
                 break
-            was = self.ctx.store.cycle(to_epoch(at))
+            try:
+                was = self.ctx.store.cycle(to_epoch(at))
+            except StoreError as err:
+                self._fatal(err)
+                raise
             if was is not None and was["status"] == "running":
                 self.stats.recovered += 1
                 log.warning("completing interrupted cycle %s", at.isoformat())

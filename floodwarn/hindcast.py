@@ -301,14 +301,23 @@ def hindcast(replay_dir: str | Path, settings: Any, out_dir: str | Path | None =
     skill.to_csv(out / "forecast_skill.csv", index=False)
     events.to_csv(out / "warning_events.csv", index=False)
     warnings.to_csv(out / "warned_intervals.csv", index=False)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=_nan_none) + "\n", encoding="utf-8")
+    (out / "summary.json").write_text(
+        json.dumps(_clean(summary), indent=1, default=str, allow_nan=False) + "\n", encoding="utf-8"
+    )
     figs = _figures(out, fc, obs, alerts, thresholds, skill, end) if figures else []
     _markdown(out, summary, skill, events, warnings, thresholds, fps, figs)
     return HindcastResult(out, skill, events, warnings, summary)
 
 
-def _nan_none(x: Any) -> Any:
-    return None if isinstance(x, float) and np.isnan(x) else str(x)
+def _clean(x: Any) -> Any:
+    """NaN → None recursively (strict JSON has no NaN)."""
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_clean(v) for v in x]
+    if isinstance(x, float) and np.isnan(x):
+        return None
+    return x
 
 
 def _figures(out: Path, fc: pd.DataFrame, obs: pd.DataFrame, alerts: pd.DataFrame,

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "daemon"))
-from support import ROOT, STEP, T0, floodwarn_cmd, run_cli, slice_archive  # noqa: E402
+from cycle_support import ROOT, STEP, T0, floodwarn_cmd, run_cli, slice_archive  # noqa: E402
 
 
 @pytest.fixture(scope="module")

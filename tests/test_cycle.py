@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "daemon"))
-from support import STEP, T0, hrfco_server_module, settings_for, slice_archive, snapshot  # noqa: E402
+from cycle_support import STEP, T0, hrfco_server_module, settings_for, slice_archive, snapshot  # noqa: E402
 
 from floodwarn.cycle import make_context, run_cycle  # noqa: E402
 from floodwarn.errors import StoreError  # noqa: E402
@@ -134,3 +134,21 @@ def test_a_read_only_store_stops_the_cycle_with_a_store_error(tmp_path, archive)
     ctx.store.query("PRAGMA query_only = ON")
     with pytest.raises(StoreError):
         run_cycle(T0 + STEP, ctx)
+
+
+def test_a_full_store_stops_the_cycle_and_loses_nothing(tmp_path, archive) -> None:
+    ctx = _ctx(tmp_path, ArchiveFeed(archive))
+    run_cycle(T0, ctx)
+    before = ctx.store.count_observations()
+    pages = ctx.store.query("PRAGMA page_count")[0][0]
+    ctx.store.query(f"PRAGMA max_page_count = {pages}")
+    big = slice_archive(tmp_path / "big.csv", T0 - timedelta(days=6), T0 + 12 * STEP)
+    ctx.feed = ArchiveFeed(big)
+    with pytest.raises(StoreError, match="full"):
+        run_cycle(T0 + STEP, ctx)
+    ctx.store.close()
+    from floodwarn.store import open_store
+
+    again = open_store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    assert again.count_observations() == before
+    assert again.cycle(int(T0.timestamp()))["status"] == "ok"

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "daemon"))
-from support import run_cli, settings_for, slice_archive  # noqa: E402
+from cycle_support import run_cli, settings_for, slice_archive  # noqa: E402
 
 from floodwarn.hindcast import flaps, hindcast, summarise, warning_skill  # noqa: E402
 

@@ -95,3 +95,17 @@ def test_missed_and_overrunning_runs_are_counted_and_logged(store, caplog) -> No
     assert 'floodwarn_cycles_missed_total{reason="overrun"} 1.0' in text
     assert sum("missed" in r.getMessage() for r in caplog.records) == 2
     assert any("overrun" in r.getMessage() for r in caplog.records)
+
+
+def test_a_store_failure_is_fatal_for_the_daemon(store) -> None:
+    from floodwarn.errors import StoreError
+
+    settings = load_settings(env={}, cycle={"offset_s": 0})
+    daemon = Daemon(CycleContext(settings=settings, store=store), clock=lambda: T)
+    assert [r.cycle_at for r in daemon.catch_up()] == [T]
+    store.query("PRAGMA query_only = ON")
+    daemon.clock = lambda: T + M
+    with pytest.raises(StoreError):
+        daemon.catch_up()
+    assert daemon.stats.fatal is not None and daemon.stop_event.is_set()
+    daemon.tick()  # the scheduled job swallows it (the main loop exits non-zero)
