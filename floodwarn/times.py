@@ -89,4 +89,5 @@ def epoch_array(index: pd.DatetimeIndex | pd.Series) -> np.ndarray:
     idx = pd.DatetimeIndex(index)
     if idx.tz is None:
         raise ValueError("naive datetimes: localize before converting to epoch")
-    return (idx.tz_convert("UTC").asi8 // 1_000_000_000).astype(np.int64)
+    # as_unit: pandas 3 may hold µs or s resolution, so asi8 is not always ns
+    return idx.tz_convert("UTC").as_unit("s").asi8.astype(np.int64)

@@ -6,7 +6,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -15,8 +14,7 @@ import httpx
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "daemon"))
-from cycle_support import ROOT, STEP, T0, floodwarn_cmd, run_cli, slice_archive  # noqa: E402
+from tests.daemon.cycle_support import ROOT, STEP, T0, floodwarn_cmd, run_cli, slice_archive
 
 
 @pytest.fixture(scope="module")

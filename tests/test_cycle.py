@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "daemon"))
-from cycle_support import STEP, T0, hrfco_server_module, settings_for, slice_archive, snapshot  # noqa: E402
-
-from floodwarn.cycle import make_context, run_cycle  # noqa: E402
-from floodwarn.errors import StoreError  # noqa: E402
-from floodwarn.feeds.archive import ArchiveFeed  # noqa: E402
-from floodwarn.feeds.base import Feed  # noqa: E402
+from floodwarn.cycle import make_context, run_cycle
+from floodwarn.errors import StoreError
+from floodwarn.feeds.archive import ArchiveFeed
+from floodwarn.feeds.base import Feed
+from tests.daemon.cycle_support import (
+    STEP,
+    T0,
+    hrfco_server_module,
+    settings_for,
+    slice_archive,
+    snapshot,
+)
 
 
 def _ctx(tmp_path: Path, feed=None, **kw):

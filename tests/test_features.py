@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import reference as ref
 
 from floodwarn.features import (
     FeatureError,
@@ -14,6 +13,7 @@ from floodwarn.features import (
     rain_accumulations,
     rolling_stats,
 )
+from tests import reference as ref
 
 
 def wide(n: int = 300, seed: int = 0) -> pd.DataFrame:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,10 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "daemon"))
-from cycle_support import run_cli, settings_for, slice_archive  # noqa: E402
-
-from floodwarn.hindcast import flaps, hindcast, summarise, warning_skill  # noqa: E402
+from floodwarn.hindcast import flaps, hindcast, summarise, warning_skill
+from tests.daemon.cycle_support import run_cli, settings_for, slice_archive
 
 T = pd.Timestamp("2020-08-06T00:00Z")
 

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "daemon"))
-from cycle_support import run_cli, settings_for, slice_archive  # noqa: E402
-
-from floodwarn.replay import ArchiveIndex, replay  # noqa: E402
+from floodwarn.replay import ArchiveIndex, replay
+from tests.daemon.cycle_support import run_cli, settings_for, slice_archive
 
 #: 2020-08-06 09:00 .. 12:00 KST: Hangang br. (1018683) rises through 주의보 8.5 m at 12:00 KST
 START = datetime(2020, 8, 6, 0, 0, tzinfo=UTC)

@@ -43,7 +43,7 @@ from floodwarn.feeds.base import (
     labels,
 )
 from floodwarn.records import QC, REJECT, normalise_obs
-from floodwarn.times import KST
+from floodwarn.times import KST, epoch_array
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +133,7 @@ def _read_season(directory: Path, year: int, gdt: Mapping[str, float]) -> _Seaso
         log.warning("hanriver %d: %s missing, no rainfall for this season", year, rf_path)
     stamps = pd.to_datetime(water["ymdhm"], format="%Y-%m-%d %H:%M")
     kst = pd.DatetimeIndex(stamps).tz_localize(KST)
-    time = (kst.asi8 // 1_000_000_000).astype(np.int64) if kst.unit == "ns" else (
-        kst.as_unit("s").asi8.astype(np.int64))
+    time = epoch_array(kst)
     hhmm = water["ymdhm"].to_numpy(dtype=object)
 
     values: dict[tuple[str, str], np.ndarray] = {}

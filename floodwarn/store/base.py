@@ -23,6 +23,7 @@ import pandas as pd
 from floodwarn.errors import StoreError
 from floodwarn.records import OBS_COLUMNS, Quarantined, normalise_obs
 from floodwarn.store.dialect import Dialect
+from floodwarn.times import epoch_array
 
 log = logging.getLogger(__name__)
 
@@ -454,7 +455,7 @@ class Store:
                 df[c] = "" if c == "flags" else None
         issued = df["issued_at"]
         if not np.issubdtype(issued.dtype, np.integer):
-            df["issued_at"] = pd.DatetimeIndex(pd.to_datetime(issued, utc=True)).asi8 // 10**9
+            df["issued_at"] = epoch_array(pd.DatetimeIndex(pd.to_datetime(issued, utc=True)))
         rows = [
             tuple(_nan_to_none(x) for x in r)
             for r in df[self.FORECAST_COLUMNS].itertuples(index=False, name=None)

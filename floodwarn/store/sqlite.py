@@ -53,7 +53,12 @@ class SqliteStore(Store):
             if "disk is full" in low or "database or disk is full" in low:
                 raise StoreError("the store's disk is full: " + msg, file=str(self.path)) from err
             if "unable to open" in low:
-                raise StoreError("cannot open the store: " + msg, file=str(self.path)) from err
+                hint = (
+                    "the file exists but cannot be opened for writing: read-only file or folder?"
+                    if self.path.exists()
+                    else "cannot create the store file"
+                )
+                raise StoreError(f"{hint} ({msg})", file=str(self.path)) from err
             raise
         except sqlite3.DatabaseError as err:
             if "not a database" in str(err).lower() or "malformed" in str(err).lower():

@@ -18,8 +18,27 @@ the same transaction as its outbox rows and the cycle's ledger row; a cycle alre
 is recognised and writes nothing. Messages are sent "at" the cycle time, not the wall clock,
 so a replay produces the same identifiers and bytes.
 
-Missing data never cancels a warning: a NaN value holds the level (and is flagged), and an
-active message that would expire before the next cycle is renewed with an Update.
+Missing data never cancels a warning: a NaN value holds the level (and is flagged).
+
+Which targets (see ``docs/warnings.md``):
+
+- every water-level station with at least one threshold **and data in the cycle**
+  (observations or forecasts) — not only the official forecast points. A forecast point's
+  target is its code (an official 홍수예보지점 warning); any other gauge's is ``gauge:<code>``
+  and its messages say "gauge alert level, not an official flood forecast point";
+- every impact asset whose trigger station has data;
+- plus every target with stored state that is not idle (a level, a dwell count, a value to
+  clear), so hysteresis and renewals carry on while data is missing.
+
+Everything else is skipped in O(1) per cycle: thresholds come from one cached array per
+catalog (:func:`floodwarn.catalog.threshold_table`), states are read in one query and
+written in two, and inputs are computed only for the targets above.
+
+When a message is sent (besides level changes): an active message is renewed when less than
+a quarter of its lifetime (at least one cycle) is left, and an Update goes out at once on a
+*material change* since the last message — the forecast peak moved by ≥ ``MATERIAL_PEAK_M``,
+the time to the current level (or to impact) moved by ≥ ``MATERIAL_LEAD_MIN``, or a level
+reached by forecast is now observed.
 """
 
 from __future__ import annotations
@@ -37,7 +56,7 @@ import numpy as np
 import pandas as pd
 
 from floodwarn.config import WarnConfig
-from floodwarn.times import STEP_S, from_epoch, to_epoch
+from floodwarn.times import STEP_S, epoch_array, from_epoch, to_epoch
 from floodwarn.warn import assets as assets_mod
 from floodwarn.warn.levels import (
     LEVELS,
@@ -153,7 +172,7 @@ def _epoch_col(s: pd.Series) -> pd.Series:
         return s.astype(np.int64)
     if np.issubdtype(s.dtype, np.floating):
         return s.astype(np.int64)
-    return pd.Series(pd.DatetimeIndex(pd.to_datetime(s, utc=True)).asi8 // 10**9, index=s.index)
+    return pd.Series(epoch_array(pd.DatetimeIndex(pd.to_datetime(s, utc=True))), index=s.index)
 
 
 def _latest_observed(observed: pd.DataFrame | None, t: int) -> pd.DataFrame:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from apidata import NOW, TOKEN, SimClock, seed, write_stations  # tests/api/apidata.py
 
 from floodwarn.api.app import create_app
 from floodwarn.api.server import ApiServer
@@ -20,6 +19,7 @@ from floodwarn.catalog import load_catalog
 from floodwarn.config import load_settings
 from floodwarn.metrics import Metrics
 from floodwarn.store import open_store
+from tests.api.apidata import NOW, TOKEN, SimClock, seed, write_stations  # tests/api/apidata.py
 
 
 @pytest.fixture(scope="session")

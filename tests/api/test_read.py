@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from apidata import EVIL, NOW  # tests/api/apidata.py
 
 from floodwarn.api.app import STATIC, create_app, swagger_assets
 from floodwarn.api.server import ApiServer
 from floodwarn.store import open_store
+from tests.api.apidata import EVIL, NOW  # tests/api/apidata.py
 
 
 def test_healthz_follows_the_injected_clock(client, clock):

@@ -8,7 +8,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from apidata import EVIL, TOKEN  # tests/api/apidata.py
 from lxml import etree
 
 from floodwarn.api.app import create_app
@@ -16,6 +15,7 @@ from floodwarn.api.server import ApiServer
 from floodwarn.config import load_settings
 from floodwarn.dispatch.signing import verify
 from floodwarn.dispatch.worker import DeliveryWorker
+from tests.api.apidata import EVIL, TOKEN  # tests/api/apidata.py
 
 HOOK = "http://127.0.0.1:9/hook"  # never called in these tests
 WRITES = [

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
-
-# the API tests' data module (tiny catalog, seeded store, simulated clock)
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "api"))
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 

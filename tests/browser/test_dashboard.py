@@ -7,7 +7,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from apidata import EVIL, NOW, TOKEN, SimClock, seed, write_stations  # tests/api/apidata.py
 
 from floodwarn.api.app import create_app
 from floodwarn.api.server import ApiServer
@@ -15,6 +14,14 @@ from floodwarn.catalog import load_catalog
 from floodwarn.config import load_settings
 from floodwarn.store import open_store
 from floodwarn.warn.lifecycle import manual_issue
+from tests.api.apidata import (  # tests/api/apidata.py
+    EVIL,
+    NOW,
+    TOKEN,
+    SimClock,
+    seed,
+    write_stations,
+)
 
 pytestmark = pytest.mark.browser
 

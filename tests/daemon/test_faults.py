@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cycle_support import ROOT, floodwarn_cmd, slice_archive, snapshot, write_config
+
+from tests.daemon.cycle_support import ROOT, floodwarn_cmd, slice_archive, snapshot, write_config
 
 #: catch-up span: 2020-08-06 10:10 .. 12:00 KST (Hangang br. rises through 주의보 at 12:00)
 FIRST = datetime(2020, 8, 6, 1, 10, tzinfo=UTC)

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from hrfco_server import HrfcoServer
 
 from floodwarn.config import HrfcoConfig
 from floodwarn.feeds.hrfco import HrfcoClient
+from tests.feeds.hrfco_server import HrfcoServer
 
 #: the "current" time the loopback server answers for (2020-08-06 14:20 KST, the 2020 peak)
 NOW = datetime(2020, 8, 6, 5, 20, tzinfo=UTC)

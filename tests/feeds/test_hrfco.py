@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from conftest import NOW
-from hrfco_server import default_values
 
 from floodwarn.feeds import FEEDS, discover
 from floodwarn.feeds.base import RawPayload
 from floodwarn.feeds.hrfco import HrfcoClient, chunk_period, parse
 from floodwarn.records import QC
+from tests.feeds.conftest import NOW
+from tests.feeds.hrfco_server import default_values
 
 T_EPOCH = int(NOW.timestamp())  # 2020-08-06 05:20 UTC = 14:20 KST
 RECEIVED = T_EPOCH + 90

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "warn"))
-
-from warnfix import new_store, write_catalog  # noqa: E402
+from tests.warn.warnfix import new_store, write_catalog
 
 
 @pytest.fixture

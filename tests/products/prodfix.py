@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "warn"))
-
-from warnfix import HANGANG, JAMSU, SETTINGS, STEP, T0, forecast, obs  # noqa: E402
-
-from floodwarn.warn.engine import evaluate  # noqa: E402
+from floodwarn.warn.engine import evaluate
+from tests.warn.warnfix import HANGANG, JAMSU, SETTINGS, STEP, T0, forecast, obs
 
 SCHEMA = etree.XMLSchema(etree.parse(str(Path(__file__).parent / "schema" / "CAP-v1.2.xsd")))
 NS = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from lxml import etree
-from prodfix import lifecycle_run
-from warnfix import HANGANG, SETTINGS, T0, asset, new_store, obs, write_catalog
 
 from floodwarn.products.atom import alerts_atom
 from floodwarn.warn.engine import evaluate
 from floodwarn.warn.lifecycle import active_events
+from tests.products.prodfix import lifecycle_run
+from tests.warn.warnfix import HANGANG, SETTINGS, T0, asset, new_store, obs, write_catalog
 
 A = {"a": "http://www.w3.org/2005/Atom"}
 

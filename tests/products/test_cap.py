@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from prodfix import NS, lifecycle_run, validate_cap
-from warnfix import HANGANG, SETTINGS, STEP, T0, asset, new_store, obs, write_catalog
-
 from floodwarn.products.cap import cap_xml
 from floodwarn.warn import lifecycle
 from floodwarn.warn.engine import evaluate
+from tests.products.prodfix import NS, lifecycle_run, validate_cap
+from tests.warn.warnfix import HANGANG, SETTINGS, STEP, T0, asset, new_store, obs, write_catalog
 
 
 def test_every_lifecycle_message_validates(store: Any, catalog: Any) -> None:

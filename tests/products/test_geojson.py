@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 import pytest
-from prodfix import lifecycle_run
-from warnfix import HANGANG, SETTINGS, STEP, T0, asset, new_store, obs, write_catalog
 
 from floodwarn.products.geojson import warnings_geojson
 from floodwarn.warn.engine import evaluate
+from tests.products.prodfix import lifecycle_run
+from tests.warn.warnfix import HANGANG, SETTINGS, STEP, T0, asset, new_store, obs, write_catalog
 
 
 def _positions(geom: dict[str, Any]) -> list[list[float]]:

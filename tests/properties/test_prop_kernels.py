@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import floodwarn.kernels as K
 import numpy as np
-import reference as ref
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from strategies import frac, matrix, rain_value, value, windows
 
 from floodwarn import features
+from tests import reference as ref
+from tests.properties.strategies import frac, matrix, rain_value, value, windows
 
 SET = settings(max_examples=40, deadline=None)
 

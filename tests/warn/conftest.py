@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from warnfix import new_store, write_catalog
+
+from tests.warn.warnfix import new_store, write_catalog
 
 
 @pytest.fixture

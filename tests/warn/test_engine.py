@@ -8,7 +8,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from warnfix import (
+
+from floodwarn.dispatch import subscriptions
+from floodwarn.dispatch.outbox import deliveries
+from floodwarn.warn import lifecycle
+from floodwarn.warn.engine import WarnResult, evaluate
+from tests.warn.warnfix import (
     HANGANG,
     JAMSU,
     SETTINGS,
@@ -19,11 +24,6 @@ from warnfix import (
     new_store,
     obs,
 )
-
-from floodwarn.dispatch import subscriptions
-from floodwarn.dispatch.outbox import deliveries
-from floodwarn.warn import lifecycle
-from floodwarn.warn.engine import WarnResult, evaluate
 
 
 def run(store: Any, catalog: Any, i: int, values: dict[str, float], fc: pd.DataFrame | None = None,

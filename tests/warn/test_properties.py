@@ -17,10 +17,10 @@ import pytest
 from floodwarn.kernels.threshold import hysteresis_levels
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from warnfix import HANGANG, SETTINGS, STEP, T0, new_store, obs
 
 from floodwarn.warn.engine import evaluate
 from floodwarn.warn.levels import threshold_vector
+from tests.warn.warnfix import HANGANG, SETTINGS, STEP, T0, new_store, obs
 
 WRNWL = 8.5
 THR = threshold_vector({"attwl": 3.9, "wrnwl": 8.5, "almwl": 10.5, "srswl": 13.3})
