@@ -16,6 +16,7 @@ import logging
 import math
 import re
 import threading
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -604,3 +605,73 @@ def _assets(directory: Path, frames: dict[str, pd.DataFrame]) -> tuple[dict[str,
                                field="properties.district_code", **where)
         out.append(feat)
     return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# thresholds as one array (the warning engine's hot path)
+
+
+@dataclass(frozen=True, eq=False)
+class ThresholdTable:
+    """Every water-level station's alert levels at once, with the config overrides applied.
+
+    ``matrix[i]`` holds the four levels of ``codes[i]`` lowest first, NaN where unset (0 is
+    "unset" too); ``dicts[code]`` is exactly :meth:`Catalog.thresholds` for that code.
+    ``thresholded`` holds the codes with at least one set level.
+    """
+
+    codes: tuple[str, ...]
+    index: dict[str, int]
+    matrix: Any  # np.ndarray f8[n, 4]
+    dicts: dict[str, dict[str, float]]
+    thresholded: frozenset[str]
+
+    def vector(self, code: str) -> Any:
+        return self.matrix[self.index[code]]
+
+
+_tables: weakref.WeakKeyDictionary[Catalog, dict[str, ThresholdTable]] = weakref.WeakKeyDictionary()
+_tables_lock = threading.Lock()
+
+
+def threshold_table(catalog: Catalog, overrides: Mapping[str, Any] | None = None) -> ThresholdTable:
+    """The :class:`ThresholdTable` of ``catalog`` under ``overrides``, built once and cached.
+
+    :meth:`Catalog.thresholds` costs a pandas row lookup per call; the engine needs all of
+    them every cycle, so they are computed once per (catalog, overrides). Overridden codes go
+    through :meth:`Catalog.thresholds` itself, so its validation (order, unknown keys) holds.
+    """
+    import numpy as np
+
+    key = json.dumps(overrides or {}, sort_keys=True, default=str)
+    with _tables_lock:
+        hit = _tables.get(catalog, {}).get(key)
+    if hit is not None:
+        return hit
+    st = catalog.stations
+    codes = tuple(str(c) for c in st.index)
+    raw = st[list(LEVELS)].to_numpy(dtype=float)
+    dicts: dict[str, dict[str, float]] = {}
+    for code, row in zip(codes, raw.tolist(), strict=True):
+        dicts[code] = {k: v for k, v in zip(LEVELS, row, strict=True) if not math.isnan(v)}
+    if overrides:
+        if all(k in LEVELS for k in overrides):  # one station's mapping: applies to every code
+            touched: Iterable[str] = codes
+        else:
+            touched = [str(c) for c in overrides if str(c) in dicts]
+        for code in touched:
+            dicts[code] = catalog.thresholds(code, overrides)
+    matrix = np.full((len(codes), len(LEVELS)), np.nan)
+    for i, code in enumerate(codes):
+        for j, k in enumerate(LEVELS):
+            v = dicts[code].get(k)
+            if v is not None and v != 0.0:
+                matrix[i, j] = v
+    has = ~np.isnan(matrix).all(axis=1) if len(codes) else np.zeros(0, dtype=bool)
+    table = ThresholdTable(
+        codes=codes, index={c: i for i, c in enumerate(codes)}, matrix=matrix, dicts=dicts,
+        thresholded=frozenset(c for c, h in zip(codes, has.tolist(), strict=True) if h),
+    )
+    with _tables_lock:
+        _tables.setdefault(catalog, {})[key] = table
+    return table

@@ -67,7 +67,8 @@ class WarnConfig:
     margin_m: float = 0.1
     dwell_cycles: int = 3
     horizon_min: int = 360
-    expiry_min: int = 60
+    #: a message lives this long unless renewed (renewed with 1/4 of its life left)
+    expiry_min: int = 180
     #: per-station threshold overrides: {"1018683": {"wrnwl": 8.4}}
     overrides: dict[str, dict[str, float]] = field(default_factory=dict)
 

@@ -349,9 +349,10 @@ def run_cycle(at: datetime, ctx: CycleContext) -> CycleReport:
         elif ctx.catalog is None:
             st.skip("no station catalog")
         else:
-            observed = _observed_stage(long, at_s)
+            observed = _observed_stage(long)
             result = evaluate(
-                store, ctx.catalog, at, observed, forecasts, settings.warn, freshness, model_info
+                store, ctx.catalog, at, observed, forecasts, settings.warn, freshness, model_info,
+                as_of=cutoff_s,
             )
             changed = list(getattr(result, "changed", []) or [])
             events = list(getattr(result, "events", []) or [])
@@ -554,19 +555,17 @@ def _epoch_issued(fc: pd.DataFrame) -> pd.DataFrame:
     return fc
 
 
-def _observed_stage(long: pd.DataFrame, at_s: int) -> pd.DataFrame:
+def _observed_stage(long: pd.DataFrame) -> pd.DataFrame:
     """Stage observations for the warning engine: station, valid_time, value, arrival_time.
 
-    Everything here arrived by the cycle's cut-off (``at`` + data latency); the engine drops
-    rows that arrived after ``cycle_at`` itself, so arrival is clipped to ``at`` for it.
+    Everything here arrived by the cycle's cut-off (``at`` + data latency), which the cycle
+    passes to the engine as ``as_of``.
     """
     cols = ["station", "valid_time", "value", "arrival_time"]
     if long is None or not len(long):
         return pd.DataFrame(columns=cols)
     ok = long["value"].notna().to_numpy() & ((long["qc"].to_numpy() & int(REJECT)) == 0)
-    df = long.loc[ok & (long["variable"] == "wl").to_numpy(), cols].copy()
-    df["arrival_time"] = np.minimum(df["arrival_time"].to_numpy(np.int64), at_s)
-    return df.sort_values(["station", "valid_time"]).reset_index(drop=True)
+    return long.loc[ok & (long["variable"] == "wl").to_numpy(), cols]
 
 
 def _has_shadow(registry: Any) -> bool:

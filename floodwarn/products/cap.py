@@ -122,6 +122,11 @@ def _texts(ev: AlertEvent, lang: str) -> dict[str, str]:
     if ev.kind == "asset":
         event = "침수 위험" if ko else "Flooding of a riverside facility"
         what = (f"{name} 침수 위험 ({info.ko})" if ko else f"Flood risk at {ev.name_en or name} ({info.en})")
+    elif ev.forecast_point is False:  # a gauge's own alert level, not an official 홍수특보
+        event = f"수위 {info.ko} 단계" if ko else f"Gauge {info.en} level"
+        what = (f"{name} 수위 {info.ko} 단계 (관측소 기준수위, 공식 홍수예보지점 아님)" if ko else
+                f"Gauge {info.en} level at {name} (gauge {ev.station}; gauge alert level, "
+                "not an official flood forecast point)")
     else:
         event = f"홍수{info.ko}" if ko else f"Flood {info.en}"
         what = (f"{name} 홍수{info.ko}" if ko else f"Flood {info.en} at {name} (gauge {ev.station})")
@@ -232,6 +237,8 @@ def cap_xml(event: AlertEvent, catalog: Any = None) -> bytes:
         _sub(info, "description", tx["description"])
         _sub(info, "instruction", tx["instruction"])
         _param(info, "station", ev.station)
+        if ev.forecast_point is not None:
+            _param(info, "officialForecastPoint", "Y" if ev.forecast_point else "N")
         _param(info, "level", info_lv.key)
         _param(info, "rule", ev.rule)
         _param(info, "observedValue", None if ev.observed_value is None else f"{ev.observed_value:.3f}")

@@ -1,7 +1,9 @@
 """Current warnings as one RFC 7946 GeoJSON FeatureCollection for municipal systems.
 
-One Point per forecast point (every one of them, ``level`` 0 where quiet), plus a Polygon per
-affected reach (forecast points with an active warning) and per impacted asset. Coordinates
+One Point per forecast point (every one of them, ``level`` 0 where quiet), one Point per other
+gauge with an active gauge-level warning (``kind`` ``gauge``, ``official_forecast_point``
+false: the gauge's own alert levels, not an official 홍수특보), plus a Polygon per affected
+reach (stations with an active warning) and per impacted asset. Coordinates
 are ``[lon, lat]`` WGS84 with at most 7 decimals, exterior rings counter-clockwise, no ``crs``
 member; feature ids are stable (``station:<code>``, ``reach:<code>``, ``asset:<id>``).
 Properties are documented in ``docs/geojson.md``. Text values are plain JSON strings —
@@ -10,8 +12,10 @@ consumers must escape them before putting them into HTML.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
+import weakref
 from typing import Any
 
 from floodwarn.products.areas import asset_polygon, reach_polygon, rounded, station_point
@@ -78,32 +82,28 @@ def warnings_geojson(store: Any, catalog: Any) -> dict[str, Any]:
     with store.tx() as cur:
         states = load_states(cur)
     active = {ev.target: ev for ev in active_events(store)}
-    fp = catalog.stations
-    if "forecast_point" in fp:
-        fp = fp[fp["forecast_point"].astype(bool)]
+    static = _static(catalog)
+    fp_codes = sorted(static["fp"])
+    gauges = sorted(t[len(GAUGE):] for t in active if t.startswith(GAUGE) and t[len(GAUGE):] in catalog.stations.index)
     features: list[dict[str, Any]] = []
     reaches: list[dict[str, Any]] = []
-    for code in sorted(str(c) for c in fp.index):
-        row = fp.loc[code]
-        ev = active.get(code)
-        st = states.get(code)
+    for code, official in [(c, True) for c in fp_codes] + [(c, False) for c in gauges]:
+        target = code if official else GAUGE + code
+        fixed, geometry = _station_static(catalog, static, code)
+        ev = active.get(target)
+        st = states.get(target)
         level = ev.level if ev is not None else 0
         base = {
-            "kind": "forecast_point",
-            "station": code,
-            "name": str(row.get("name") or code),
-            "basin": str(row.get("basin") or "") or None,
-            "address": str(row.get("addr") or "") or None,
-            "thresholds": {k: _num(v) for k, v in catalog.thresholds(code).items()},
+            "kind": "forecast_point" if official else "gauge",
+            "official_forecast_point": official,
+            **fixed,
             "value": _num(st.value) if st is not None else None,
             "evaluated_at": None if st is None or st.cycle_at is None else _iso(st.cycle_at),
             **_level_props(level),
             **_event_props(ev),
         }
-        pt = station_point(catalog, code)
         features.append({
-            "type": "Feature", "id": f"station:{code}",
-            "geometry": rounded(pt) if pt is not None else None, "properties": base,
+            "type": "Feature", "id": f"station:{code}", "geometry": geometry, "properties": base,
         })
         if ev is not None:
             poly = reach_polygon(catalog, code)
@@ -137,6 +137,38 @@ def warnings_geojson(store: Any, catalog: Any) -> dict[str, Any]:
         }
         impacted.append({"type": "Feature", "id": target, "geometry": rounded(poly), "properties": props})
     return {"type": "FeatureCollection", "features": features + reaches + impacted}
+
+
+GAUGE = "gauge:"
+_static_cache: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _static(catalog: Any) -> dict[str, Any]:
+    """Per catalog: the forecast points and each station's unchanging properties and point."""
+    hit = _static_cache.get(catalog)
+    if hit is None:
+        fp = catalog.stations
+        if "forecast_point" in fp:
+            fp = fp[fp["forecast_point"].astype(bool)]
+        hit = _static_cache[catalog] = {"fp": frozenset(str(c) for c in fp.index), "stations": {}}
+    return hit
+
+
+def _station_static(catalog: Any, static: dict[str, Any], code: str) -> tuple[dict[str, Any], Any]:
+    hit = static["stations"].get(code)
+    if hit is None:
+        row = catalog.stations.loc[code]
+        fixed = {
+            "station": code,
+            "name": str(row.get("name") or code),
+            "basin": str(row.get("basin") or "") or None,
+            "address": str(row.get("addr") or "") or None,
+            "thresholds": {k: _num(v) for k, v in catalog.thresholds(code).items()},
+        }
+        pt = station_point(catalog, code)
+        hit = static["stations"][code] = (fixed, rounded(pt) if pt is not None else None)
+    fixed, geometry = hit
+    return copy.deepcopy(fixed), copy.deepcopy(geometry)
 
 
 def _iso(t: int) -> str:

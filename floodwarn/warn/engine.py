@@ -47,6 +47,7 @@ import json
 import logging
 import math
 import re
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -55,6 +56,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from floodwarn.catalog import ThresholdTable, threshold_table
 from floodwarn.config import WarnConfig
 from floodwarn.times import STEP_S, epoch_array, from_epoch, to_epoch
 from floodwarn.warn import assets as assets_mod
@@ -79,12 +81,18 @@ from floodwarn.warn.lifecycle import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["StationInputs", "WarnResult", "evaluate", "station_inputs"]
+__all__ = ["StationInputs", "WarnResult", "evaluate", "station_inputs", "target_of"]
 
 #: an observation older than this is flagged ``observed_stale``
 STALE_S = 3 * STEP_S
 #: a forecast issued longer ago than this is flagged ``forecast_stale``
 FORECAST_STALE_S = 3 * STEP_S
+#: an Update goes out when the forecast peak moved this much since the last message (m)
+MATERIAL_PEAK_M = 0.5
+#: ... or when the time to the current level (or to impact) moved this much (min)
+MATERIAL_LEAD_MIN = 60.0
+#: target prefix of a thresholded gauge that is not an official forecast point
+GAUGE_PREFIX = "gauge:"
 
 
 @dataclass(frozen=True)
@@ -131,7 +139,8 @@ class StationInputs:
 class WarnResult:
     """What one evaluation did.
 
-    ``changed`` lists the targets whose level changed (``len()`` is the count), ``enqueued``
+    ``states`` holds every stored target state plus a quiet one for each forecast point that
+    was never evaluated. ``changed`` lists the targets whose level changed (``len()`` is the count), ``enqueued``
     the messages written (each with its outbox rows), ``skipped`` why nothing was written
     (cycle already evaluated, or older than the last one) or None.
     """
@@ -160,90 +169,91 @@ def _freshness_map(freshness: Any) -> dict[str, str]:
         if "status" not in freshness:
             return {}
         if "station" in freshness:
-            return dict(zip(freshness["station"].astype(str), freshness["status"].astype(str), strict=True))
+            codes = freshness["station"].to_numpy().astype(str).tolist()
+            return dict(zip(codes, freshness["status"].to_numpy().astype(str).tolist(), strict=True))
         return {str(k): str(v) for k, v in freshness["status"].items()}
     if isinstance(freshness, Mapping):
         return {str(k): str(v.get("status") if isinstance(v, Mapping) else v) for k, v in freshness.items()}
     return {}
 
 
-def _epoch_col(s: pd.Series) -> pd.Series:
-    if np.issubdtype(s.dtype, np.integer):
-        return s.astype(np.int64)
-    if np.issubdtype(s.dtype, np.floating):
-        return s.astype(np.int64)
-    return pd.Series(epoch_array(pd.DatetimeIndex(pd.to_datetime(s, utc=True))), index=s.index)
+def _epoch_values(s: pd.Series) -> np.ndarray:
+    if np.issubdtype(s.dtype, np.integer) or np.issubdtype(s.dtype, np.floating):
+        return s.to_numpy().astype(np.int64)
+    return epoch_array(pd.DatetimeIndex(pd.to_datetime(s, utc=True)))
 
 
-def _latest_observed(observed: pd.DataFrame | None, t: int) -> pd.DataFrame:
-    cols = ["valid_time", "value"]
+def _latest_observed(observed: pd.DataFrame | None, t: int, as_of: int) -> dict[str, tuple[float, int]]:
+    """Each station's newest stage value valid ≤ ``t`` among rows that arrived ≤ ``as_of``."""
     if observed is None or not len(observed):
-        return pd.DataFrame(columns=cols)
+        return {}
     df = observed
+    val = df["value"].to_numpy(dtype=float, na_value=np.nan)
+    vt = _epoch_values(df["valid_time"])
+    ok = ~np.isnan(val) & (vt <= t)
     if "variable" in df:
-        df = df[df["variable"] == "wl"]
-    vt = _epoch_col(df["valid_time"])
-    ok = df["value"].notna() & (vt <= t)
+        ok &= (df["variable"] == "wl").to_numpy()
     if "arrival_time" in df:
-        ok &= _epoch_col(df["arrival_time"]) <= t
-    df = pd.DataFrame({"station": df["station"].astype(str), "valid_time": vt, "value": df["value"].astype(float)})[ok]
-    df = df.sort_values(["station", "valid_time"]).drop_duplicates("station", keep="last")
-    return df.set_index("station")[cols]
+        ok &= _epoch_values(df["arrival_time"]) <= as_of
+    if not ok.any():
+        return {}
+    st = df["station"].to_numpy().astype(str)[ok]
+    vt, val = vt[ok], val[ok]
+    order = np.lexsort((vt, st))
+    st, vt, val = st[order], vt[order], val[order]
+    tail = np.append(st[1:] != st[:-1], True)  # the last row of each station is its newest
+    return dict(zip(st[tail].tolist(), zip(val[tail].tolist(), vt[tail].tolist(), strict=True), strict=True))
 
 
 _FLAG_SPLIT = re.compile(r"[,;|\s]+")
+_FC_TEXT = ("model_version", "method", "flags")
 
 
-def _latest_forecasts(forecasts: pd.DataFrame | None, t: int, horizon_s: int) -> pd.DataFrame:
-    """Rows of each station's newest forecast issued ≤ t, with lead ``rel`` (min after t)."""
+def _forecast_groups(forecasts: pd.DataFrame | None, t: int, horizon_s: int) -> dict[str, dict[str, np.ndarray]]:
+    """Each station's newest forecast issued ≤ t within the horizon, as arrays sorted by lead.
+
+    ``rel`` is the lead in minutes after ``t``; q05/q95 fall back to q50; rows without q50
+    are dropped.
+    """
     if forecasts is None or not len(forecasts):
-        return pd.DataFrame()
+        return {}
     fc = forecasts
     if "shadow" in fc:
-        fc = fc[fc["shadow"].fillna(0).astype(int) == 0]
-    fc = fc.copy()
-    fc["station"] = fc["station"].astype(str)
-    fc["issued_at"] = _epoch_col(fc["issued_at"])
-    fc = fc[fc["issued_at"] <= t]
-    if not len(fc):
-        return pd.DataFrame()
-    newest = fc.groupby("station")["issued_at"].transform("max")
-    fc = fc[fc["issued_at"] == newest]
-    valid = fc["issued_at"] + fc["lead_min"].astype(np.int64) * 60
-    fc["rel"] = (valid - t) / 60.0
-    fc = fc[(valid > t) & (valid <= t + horizon_s)]
-    for c in ("q05", "q50", "q95"):
-        fc[c] = fc[c].astype(float) if c in fc else np.nan
-    fc["q05"] = fc["q05"].fillna(fc["q50"])
-    fc["q95"] = fc["q95"].fillna(fc["q50"])
-    fc = fc[fc["q50"].notna()]
-    return fc.sort_values(["station", "rel"])
+        fc = fc[fc["shadow"].fillna(0).astype(int).to_numpy() == 0]
+    n = len(fc)
+    if not n:
+        return {}
+    issued = _epoch_values(fc["issued_at"])
+    ok = issued <= t
+    if not ok.any():
+        return {}
+    st = fc["station"].to_numpy().astype(str)
 
+    def qcol(c: str) -> np.ndarray:
+        return fc[c].to_numpy(dtype=float, na_value=np.nan) if c in fc else np.full(n, np.nan)
 
-class _Groups:
-    """Each station's forecast rows as NumPy arrays (pandas groupby is too slow per station)."""
-
-    COLS = ("rel", "q05", "q50", "q95", "issued_at", "model_version", "method", "flags")
-
-    def __init__(self, fc: pd.DataFrame) -> None:
-        self._slices: dict[str, slice] = {}
-        if not len(fc):
-            return
-        codes = fc["station"].to_numpy(str)
-        self._cols = {
-            c: (fc[c].to_numpy(float) if c in ("rel", "q05", "q50", "q95") else
-                fc[c].to_numpy() if c in fc else np.full(len(fc), None, dtype=object))
-            for c in self.COLS
-        }
-        uniq, first = np.unique(codes, return_index=True)
-        order = np.argsort(first)
-        bounds = list(first[order]) + [len(codes)]
-        for j, ix in enumerate(order):
-            self._slices[str(uniq[ix])] = slice(bounds[j], bounds[j + 1])
-
-    def get(self, station: str) -> dict[str, np.ndarray] | None:
-        sl = self._slices.get(station)
-        return None if sl is None else {c: v[sl] for c, v in self._cols.items()}
+    q50 = qcol("q50")
+    q05, q95 = qcol("q05"), qcol("q95")
+    q05 = np.where(np.isnan(q05), q50, q05)
+    q95 = np.where(np.isnan(q95), q50, q95)
+    codes, inv = np.unique(st, return_inverse=True)
+    newest = np.full(len(codes), np.iinfo(np.int64).min)
+    np.maximum.at(newest, inv[ok], issued[ok])
+    valid = issued + fc["lead_min"].to_numpy().astype(np.int64) * 60
+    keep = ok & (issued == newest[inv]) & (valid > t) & (valid <= t + horizon_s) & ~np.isnan(q50)
+    if not keep.any():
+        return {}
+    idx = np.flatnonzero(keep)
+    rel = (valid[idx] - t) / 60.0
+    order = np.lexsort((rel, st[idx]))
+    idx, rel = idx[order], rel[order]
+    text = {c: (fc[c].to_numpy(dtype=object)[idx] if c in fc else np.full(len(idx), None, dtype=object))
+            for c in _FC_TEXT}
+    cols = {"rel": rel, "q05": q05[idx], "q50": q50[idx], "q95": q95[idx], "issued_at": issued[idx], **text}
+    sts = st[idx]
+    bounds = np.flatnonzero(np.append(True, sts[1:] != sts[:-1]))
+    ends = np.append(bounds[1:], len(sts))
+    return {str(sts[a]): {c: v[a:b] for c, v in cols.items()} for a, b in zip(bounds, ends, strict=True)}
 
 
 def station_inputs(
@@ -255,55 +265,71 @@ def station_inputs(
     settings: WarnConfig,
     freshness: Any = None,
     model_info: Mapping[str, Any] | None = None,
+    *,
+    as_of: int | None = None,
 ) -> dict[str, StationInputs]:
     """Observed value, forecast peak, time to each threshold and P(exceed) per station.
 
     Pure (no store): the same function serves the engine and anyone explaining an alert.
+    Observations count if they arrived by ``as_of`` (epoch s; default ``t``).
     """
-    q = decision_quantile(settings.exceedance_p)
-    horizon_s = int(settings.horizon_min) * 60
-    obs = _latest_observed(observed, t)
-    fc = _latest_forecasts(forecasts, t, horizon_s)
-    fresh = _freshness_map(freshness)
-    model_info = model_info or {}
-    thr = {s: dict(catalog.thresholds(s, settings.overrides)) for s in stations}
-    by_station = _Groups(fc)
-    obs_value = dict(zip(obs.index, obs["value"].astype(float), strict=True))
-    obs_time = dict(zip(obs.index, obs["valid_time"].astype(np.int64), strict=True))
+    table = threshold_table(catalog, settings.overrides)
+    obs = _latest_observed(observed, t, t if as_of is None else int(as_of))
+    groups = _forecast_groups(forecasts, t, int(settings.horizon_min) * 60)
+    return _inputs(table, stations, t, obs, groups, forecasts is not None, settings,
+                   _freshness_map(freshness), model_info or {})
 
+
+def _inputs(
+    table: ThresholdTable,
+    stations: list[str],
+    t: int,
+    obs: dict[str, tuple[float, int]],
+    groups: dict[str, dict[str, np.ndarray]],
+    have_forecasts: bool,
+    settings: WarnConfig,
+    fresh: dict[str, str],
+    model_info: Mapping[str, Any],
+) -> dict[str, StationInputs]:
+    if not stations:
+        return {}
+    q = decision_quantile(settings.exceedance_p)
+    thr = {s: table.dicts[s] for s in stations}
     # one matrix for the kernel: column 0 is the observation at lead 0, then the forecast leads
-    leads = np.unique(np.concatenate([[0.0], fc["rel"].to_numpy(float) if len(fc) else []]))
+    rels = [groups[s]["rel"] for s in stations if s in groups]
+    leads = np.unique(np.concatenate([[0.0], *rels]))
     traj = np.full((len(stations), len(leads)), np.nan)
-    thr_mat = np.vstack([threshold_vector(thr[s]) for s in stations]) if stations else np.empty((0, 4))
+    thr_mat = table.matrix[[table.index[s] for s in stations]]
     decision: dict[str, np.ndarray] = {}
     for i, s in enumerate(stations):
-        if s in obs_value:
-            traj[i, 0] = obs_value[s]
-        g = by_station.get(s)
+        o = obs.get(s)
+        if o is not None:
+            traj[i, 0] = o[0]
+        g = groups.get(s)
         if g is not None:
             d = quantile_trajectory(g["q05"], g["q50"], g["q95"], q)
             decision[s] = d
             traj[i, np.searchsorted(leads, g["rel"])] = d
-    crossing = first_crossing(traj, leads, thr_mat) if len(stations) else np.empty((0, 4))
+    crossing = first_crossing(traj, leads, thr_mat)
 
     out: dict[str, StationInputs] = {}
     for i, s in enumerate(stations):
         flags: list[str] = []
         ov = ot = None
-        if s in obs_value:
-            ov, ot = float(obs_value[s]), int(obs_time[s])
+        o = obs.get(s)
+        if o is not None:
+            ov, ot = float(o[0]), int(o[1])
             age = t - ot
             if age > settings.expiry_min * 60:
                 flags.append("observed_missing")  # too old to stand for "now"
                 ov = None
-                traj_i = traj[i].copy()
-                traj_i[0] = np.nan
-                crossing[i] = first_crossing(traj_i[None, :], leads, thr_mat[i : i + 1])[0]
+                traj[i, 0] = np.nan
+                crossing[i] = first_crossing(traj[i : i + 1], leads, thr_mat[i : i + 1])[0]
             elif age > STALE_S:
                 flags.append("observed_stale")
         else:
             flags.append("observed_missing")
-        g = by_station.get(s)
+        g = groups.get(s)
         peak = peak_t = dpeak = None
         version = method = None
         probs: dict[str, float | None] = {}
@@ -322,7 +348,7 @@ def station_inputs(
                 flags += [f for f in _FLAG_SPLIT.split(text) if f]
             if int(t - g["issued_at"][0]) > FORECAST_STALE_S:
                 flags.append("forecast_stale")
-        elif forecasts is not None:
+        elif have_forecasts:
             flags.append("forecast_missing")
         info = model_info.get(s) if isinstance(model_info.get(s), Mapping) else model_info
         version = version or (info.get("model_version") or info.get("version") if info else None)
@@ -337,7 +363,10 @@ def station_inputs(
         out[s] = StationInputs(
             station=s, thresholds=thr[s], observed_value=ov, observed_time=ot, decision_peak=dpeak,
             forecast_peak=peak, forecast_peak_time=peak_t, time_to=time_to, probability=probs,
-            leads=tuple(leads[sel]), trajectory=tuple(traj[i][sel]),
+            leads=tuple(leads[sel].tolist()), trajectory=tuple(traj[i][sel].tolist()),
+            q05=tuple(g["q05"].tolist()) if g is not None else (),
+            q50=tuple(g["q50"].tolist()) if g is not None else (),
+            q95=tuple(g["q95"].tolist()) if g is not None else (),
             model_version=version, method=method,
             freshness=fresh.get(s) or _own_freshness(ot, t), flags=tuple(dict.fromkeys(flags)),
         )
@@ -400,30 +429,124 @@ def _station_rule(inp: StationInputs, prev: int, new: int, settings: WarnConfig,
 
 
 # ---------------------------------------------------------------------------------------
-# the cycle
+# targets
 
 
-def _targets(catalog: Any) -> tuple[list[str], list[assets_mod.Asset]]:
+def target_of(code: str, forecast_points: frozenset[str] | set[str]) -> str:
+    """The target key of a station: its code for a forecast point, ``gauge:<code>`` otherwise."""
+    return code if code in forecast_points else GAUGE_PREFIX + code
+
+
+@dataclass(frozen=True, eq=False)
+class _Plan:
+    """What the engine needs from a catalog, computed once per catalog (the catalog is immutable)."""
+
+    forecast_points: frozenset[str]
+    assets: tuple[assets_mod.Asset, ...]
+    facts: dict[str, dict[str, Any]]
+    quiet: dict[str, TargetState]  # the state of a forecast point never evaluated
+
+
+_plans: weakref.WeakKeyDictionary[Any, _Plan] = weakref.WeakKeyDictionary()
+
+
+def _plan(catalog: Any) -> _Plan:
+    hit = _plans.get(catalog)
+    if hit is not None:
+        return hit
     fp = catalog.stations
     if "forecast_point" in fp:
         fp = fp[fp["forecast_point"].astype(bool)]
-    return [str(c) for c in fp.index], assets_mod.assets_of(catalog)
+    codes = sorted(str(c) for c in fp.index)
+    plan = _Plan(frozenset(codes), tuple(assets_mod.assets_of(catalog)), {},
+                 {c: TargetState(c, "station", c) for c in codes})
+    _plans[catalog] = plan
+    return plan
 
 
-def _station_facts(catalog: Any, code: str) -> dict[str, Any]:
+def _station_facts(catalog: Any, plan: _Plan, code: str) -> dict[str, Any]:
+    hit = plan.facts.get(code)
+    if hit is not None:
+        return hit
     row = catalog.stations.loc[code] if code in catalog.stations.index else {}
     lon, lat = row.get("lon") if len(row) else None, row.get("lat") if len(row) else None
-    return {
+    facts = {
         "name": str(row.get("name") or code) if len(row) else code,
         "name_en": f"gauge {code}",
         "basin": (str(row.get("basin") or "") or None) if len(row) else None,
         "lon": None if lon is None or lon != lon else float(lon),
         "lat": None if lat is None or lat != lat else float(lat),
     }
+    plan.facts[code] = facts
+    return facts
+
+
+def _idle(st: TargetState | None, t: int) -> bool:
+    """Nothing to carry on without data: no level, no dwell count, no value, no manual hold."""
+    return st is None or (
+        st.level == 0 and st.below == 0 and st.down_to == 0 and st.value is None
+        and (st.manual_until is None or st.manual_until <= t)
+    )
 
 
 def _nan_to_none(v: float) -> float | None:
     return None if v is None or not math.isfinite(v) else float(v)
+
+
+# ---------------------------------------------------------------------------------------
+# material change since the last message
+
+
+@dataclass(frozen=True)
+class _Snap:
+    """What a consumer acts on besides the level: forecast peak, time to the level, observed."""
+
+    peak: float | None
+    lead: float | None
+    observed: bool
+
+
+_snaps: weakref.WeakKeyDictionary[Any, dict[str, _Snap]] = weakref.WeakKeyDictionary()
+
+
+def _snap_of_event(ev: AlertEvent) -> _Snap:
+    if ev.kind == "asset":
+        thr, lead = ev.trigger_stage_m, ev.time_to_impact
+    else:
+        key = ev.level_key
+        thr = ev.thresholds.get(key) if key else None
+        lead = ev.time_to.get(key) if key else None
+    obs = ev.observed_value
+    return _Snap(ev.forecast_peak, lead, obs is not None and thr is not None and obs >= thr)
+
+
+def _last_snap(cur: Any, memo: dict[str, _Snap], event_id: str | None) -> _Snap | None:
+    if event_id is None:
+        return None
+    hit = memo.get(event_id)
+    if hit is None:
+        row = cur.execute("SELECT payload FROM warn_events WHERE event_id = ?", (event_id,)).fetchone()
+        if row is None:
+            return None
+        hit = memo[event_id] = _snap_of_event(AlertEvent.from_dict(json.loads(row[0])))
+    return hit
+
+
+def _material(last: _Snap | None, now: _Snap) -> str | None:
+    """Why the last message no longer describes the situation (None: it still does)."""
+    if last is None:
+        return None
+    if last.peak is not None and now.peak is not None and abs(now.peak - last.peak) >= MATERIAL_PEAK_M:
+        return f"forecast peak changed {last.peak:.2f} → {now.peak:.2f} m"
+    if now.observed and not last.observed:
+        return "now observed at the level"
+    if last.lead is not None and now.lead is not None and abs(now.lead - last.lead) >= MATERIAL_LEAD_MIN:
+        return f"expected time changed {last.lead:.0f} → {now.lead:.0f} min"
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# the cycle
 
 
 def evaluate(
@@ -435,38 +558,69 @@ def evaluate(
     settings: WarnConfig,
     freshness: Any = None,
     model_info: Mapping[str, Any] | None = None,
+    *,
+    as_of: int | datetime | None = None,
 ) -> WarnResult:
-    """Decide levels for every forecast point and asset at ``cycle_at`` and write messages.
+    """Decide levels at ``cycle_at`` for every target (see the module docs) and write messages.
 
-    ``observed``: station, valid_time, value (stage m), arrival_time (epoch s); rows that
-    arrived after ``cycle_at`` are ignored. ``forecasts``: station, issued_at, lead_min,
-    q05, q50, q95, method, model_version, flags (None: observed-only warnings).
-    ``freshness``: station → fresh/stale/missing (a mapping or a frame with ``status``).
-    Everything is written in one transaction; re-evaluating a cycle writes nothing.
+    ``observed``: station, valid_time, value (stage m), arrival_time (epoch s); rows valid
+    after ``cycle_at`` or that arrived after ``as_of`` (epoch s or aware datetime; default
+    ``cycle_at``) are ignored — the cycle passes its data cut-off (cycle time + latency).
+    ``forecasts``: station, issued_at, lead_min, q05, q50, q95, method, model_version, flags
+    (None: observed-only warnings). ``freshness``: station → fresh/stale/missing (a mapping or
+    a frame with ``status``). Everything is written in one transaction; re-evaluating a cycle
+    writes nothing.
     """
     t = to_epoch(cycle_at)
     at = from_epoch(t)
-    stations, assets = _targets(catalog)
-    need = list(dict.fromkeys(stations + [a.station for a in assets if a.station in catalog.stations.index]))
-    inputs = station_inputs(catalog, need, t, observed, forecasts, settings, freshness, model_info)
+    as_of_s = t if as_of is None else (to_epoch(as_of) if isinstance(as_of, datetime) else int(as_of))
+    table = threshold_table(catalog, settings.overrides)
+    plan = _plan(catalog)
+    obs = _latest_observed(observed, t, as_of_s)
+    groups = _forecast_groups(forecasts, t, int(settings.horizon_min) * 60)
+    fresh = _freshness_map(freshness)
+    model_info = model_info or {}
     margin, dwell = float(settings.margin_m), int(settings.dwell_cycles)
     expiry = int(settings.expiry_min) * 60
+    renew_within = max(STEP_S, expiry // 4)
     qlabel = _q_label(settings)
-    fc_latest = _latest_forecasts(forecasts, t, int(settings.horizon_min) * 60)
+    dq = decision_quantile(settings.exceedance_p)
+    fps = plan.forecast_points
+    memo = _snaps.setdefault(store, {})
 
     with store.tx() as cur:
-        done = cur.execute("SELECT 1 FROM warn_cycles WHERE cycle_at = ?", (t,)).fetchone()
         last = cur.execute("SELECT MAX(cycle_at) FROM warn_cycles").fetchone()
-        if done or (last and last[0] is not None and int(last[0]) > t):
-            why = "cycle already evaluated" if done else f"older than the last evaluated cycle {from_epoch(last[0])}"
+        last_t = None if not last or last[0] is None else int(last[0])
+        done = last_t is not None and last_t >= t and cur.execute(
+            "SELECT 1 FROM warn_cycles WHERE cycle_at = ?", (t,)).fetchone() is not None
+        states = load_states(cur)
+
+        # which targets: thresholded stations with data, assets whose station has data, and
+        # whatever is not idle; everything else costs nothing
+        with_data = obs.keys() | groups.keys()
+        station_targets: dict[str, str] = {c: target_of(c, fps) for c in with_data if c in table.thresholded}
+        for st in states.values():
+            if st.kind != "asset" and st.station in table.index and not _idle(st, t):
+                station_targets.setdefault(st.station, st.target)
+        assets = [a for a in plan.assets
+                  if (a.station in with_data and a.station in table.index) or not _idle(states.get(a.target), t)]
+        for a in plan.assets:
+            if a.station not in table.index and not _warned_missing.get(a.id):
+                _warned_missing[a.id] = True
+                log.warning("asset %s: trigger station %s not in the catalog; skipped", a.id, a.station)
+        stations = sorted(station_targets, key=table.index.__getitem__)
+        need = sorted(set(stations) | {a.station for a in assets}, key=table.index.__getitem__)
+        inputs = _inputs(table, need, t, obs, groups, forecasts is not None, settings, fresh, model_info)
+
+        if done or (last_t is not None and last_t > t):
+            why = "cycle already evaluated" if done else f"older than the last evaluated cycle {from_epoch(last_t)}"
             log.info("warn: %s at %s; nothing written", why, at)
             rows = cur.execute(
                 "SELECT payload FROM warn_events WHERE cycle_at = ? ORDER BY target, seq", (t,)
             ).fetchall()
             events = [AlertEvent.from_dict(json.loads(r[0])) for r in rows]
-            return WarnResult(at, events, load_states(cur), (), 0, why, inputs)
+            return WarnResult(at, events, _with_quiet(plan, states), (), 0, why, inputs)
 
-        states = load_states(cur)
         events: list[AlertEvent] = []
         changed: list[str] = []
         new_states: dict[str, TargetState] = {}
@@ -487,22 +641,30 @@ def evaluate(
                           cycle_at=t, updated_at=t)
             return st, new, note
 
-        def emit(old: TargetState, new: TargetState, make: Any) -> TargetState:
-            """Decide the message for a level change (or a renewal) and write it."""
+        def emit(old: TargetState, new: TargetState, make: Any, snap: _Snap) -> TargetState:
+            """Decide the message for a level change, a renewal or a material change; write it."""
             prev, lvl = old.level, new.level
+            why = ""
             if prev == 0 and lvl == 0:
                 return replace(new, episode_start=None) if old.episode_start is None else new
             if prev == 0:
                 msg, start, seq = "Alert", t, 1
             elif lvl == 0:
                 msg, start, seq = "Cancel", int(old.episode_start or t), old.seq + 1
-            elif lvl != prev or (old.expires_at is not None and old.expires_at - t <= STEP_S):
+            elif lvl != prev:
                 msg, start, seq = "Update", int(old.episode_start or t), old.seq + 1
+            elif old.expires_at is not None and old.expires_at - t <= renew_within:
+                msg, start, seq = "Update", int(old.episode_start or t), old.seq + 1
+                why = "renewed before expiry"
             else:
-                return new
-            ev: AlertEvent = make(msg, start, seq, prev, lvl)
+                why = _material(_last_snap(cur, memo, old.last_event), snap) or ""
+                if not why:
+                    return new
+                msg, start, seq = "Update", int(old.episode_start or t), old.seq + 1
+            ev: AlertEvent = make(msg, start, seq, prev, lvl, why)
             if write_event(cur, ev, catalog):
                 events.append(ev)
+                memo[ev.event_id] = _snap_of_event(ev)
             if lvl != prev:
                 changed.append(new.target)
             if lvl == 0:
@@ -511,62 +673,67 @@ def evaluate(
             return replace(new, episode_start=start, seq=seq, last_event=ev.event_id,
                            expires_at=to_epoch(ev.expires))
 
-        # forecast points ---------------------------------------------------------------
+        def common(inp: StationInputs) -> dict[str, Any]:
+            return {
+                "thresholds": inp.thresholds, "observed_value": inp.observed_value,
+                "observed_time": None if inp.observed_time is None else from_epoch(inp.observed_time),
+                "forecast_peak": inp.forecast_peak,
+                "forecast_peak_time": None if inp.forecast_peak_time is None else from_epoch(inp.forecast_peak_time),
+                "time_to": dict(inp.time_to), "decision_quantile": dq, "model_version": inp.model_version,
+                "method": inp.method, "freshness": inp.freshness, "flags": inp.flags,
+            }
+
+        # stations (forecast points and thresholded gauges) ------------------------------
         for s in stations:
             inp = inputs[s]
-            thr = threshold_vector(inp.thresholds)
-            old, new, note = step(s, "station", s, inp.value, thr)
-            facts = _station_facts(catalog, s)
+            target = station_targets[s]
+            official = s in fps
+            old, new, note = step(target, "station", s, inp.value, table.vector(s))
+            facts = _station_facts(catalog, plan, s)
 
-            def make(msg: str, start: int, seq: int, prev: int, lvl: int, inp: StationInputs = inp,
-                     s: str = s, facts: dict[str, Any] = facts, note: str = note) -> AlertEvent:
-                lv_p = _prob_for(inp, lvl if lvl else prev)
-                renew = msg == "Update" and lvl == prev
+            def make(msg: str, start: int, seq: int, prev: int, lvl: int, why: str,
+                     inp: StationInputs = inp, s: str = s, target: str = target, official: bool = official,
+                     facts: dict[str, Any] = facts, note: str = note) -> AlertEvent:
                 rule = _station_rule(inp, prev, lvl, settings, note)
-                if renew:
-                    rule = "renewed before expiry; " + rule
+                if why:
+                    rule = f"{why}; {rule}"
                 if "observed_missing" in inp.flags and lvl and not _firing_rule(inp, lvl, settings):
                     rule += "; no current observation (level held, never cancelled for missing data)"
                 return AlertEvent(
-                    event_id=event_identifier(s, from_epoch(start), seq), msg_type=msg, target=s,
+                    event_id=event_identifier(target, from_epoch(start), seq), msg_type=msg, target=target,
                     kind="station", station=s, seq=seq, episode_start=from_epoch(start), sent=at,
                     expires=from_epoch(t + expiry), level=lvl, prev_level=prev, cycle_at=at,
-                    references=episode_references(cur, s, start), rule=rule,
-                    thresholds=inp.thresholds, observed_value=inp.observed_value,
-                    observed_time=None if inp.observed_time is None else from_epoch(inp.observed_time),
-                    forecast_peak=inp.forecast_peak,
-                    forecast_peak_time=None if inp.forecast_peak_time is None else from_epoch(inp.forecast_peak_time),
-                    time_to=dict(inp.time_to), exceedance_p=lv_p,
-                    decision_quantile=decision_quantile(settings.exceedance_p),
-                    model_version=inp.model_version, method=inp.method, freshness=inp.freshness,
-                    flags=inp.flags, **facts,
+                    references=episode_references(cur, target, start), rule=rule,
+                    exceedance_p=_prob_for(inp, lvl if lvl else prev), forecast_point=official,
+                    **common(inp), **facts,
                 )
 
-            new_states[s] = emit(old, new, make)
+            lvl_key = LEVELS[new.level - 1].key if new.level else None
+            thr_now = inp.thresholds.get(lvl_key) if lvl_key else None
+            snap = _Snap(inp.forecast_peak, inp.time_to.get(lvl_key) if lvl_key else None,
+                         inp.observed_value is not None and thr_now is not None and inp.observed_value >= thr_now)
+            new_states[target] = emit(old, new, make, snap)
 
         # impact assets -----------------------------------------------------------------
         for a in assets:
-            inp = inputs.get(a.station)
-            if inp is None:
-                log.warning("asset %s: trigger station %s not in the catalog; skipped", a.id, a.station)
-                continue
-            hv = assets_mod.impact_vector(a)
+            inp = inputs[a.station]
             tti = _impact_time(inp, a.trigger_stage_m)
-            p_imp = _impact_probability(inp, fc_latest, a.trigger_stage_m)
-            old, new, note = step(a.target, "asset", a.station, inp.value, hv)
-            sev = assets_mod.severity_level(a, inp.thresholds)
+            old, new, note = step(a.target, "asset", a.station, inp.value, assets_mod.impact_vector(a))
             obs_now = inp.observed_value
 
-            def make_a(msg: str, start: int, seq: int, prev: int, lvl: int, a: assets_mod.Asset = a,
-                       inp: StationInputs = inp, tti: float | None = tti, p_imp: float | None = p_imp,
-                       sev: int = sev, note: str = note, obs_now: float | None = obs_now) -> AlertEvent:
+            def make_a(msg: str, start: int, seq: int, prev: int, lvl: int, why: str,
+                       a: assets_mod.Asset = a, inp: StationInputs = inp, tti: float | None = tti,
+                       note: str = note, obs_now: float | None = obs_now) -> AlertEvent:
+                # only when a message goes out: P(impact) and the CAP severity
+                p_imp = _impact_probability(inp, groups.get(a.station), a.trigger_stage_m)
+                sev = assets_mod.severity_level(a, inp.thresholds)
                 if lvl == 0:
                     rule = (f"stage at {a.station} below trigger {a.trigger_stage_m:.2f} m − "
                             f"{settings.margin_m:g} m for {settings.dwell_cycles} cycles; all clear")
                 else:
                     rule = assets_mod.impact_rule(a, obs_now, tti, p_imp, qlabel)
-                    if msg == "Update":
-                        rule = "renewed before expiry; " + rule
+                    if why:
+                        rule = f"{why}; {rule}"
                 if note:
                     rule = note + "; " + rule
                 return AlertEvent(
@@ -575,30 +742,35 @@ def evaluate(
                     episode_start=from_epoch(start), sent=at, expires=from_epoch(t + expiry),
                     level=sev if lvl else 0, prev_level=sev if prev else 0, cycle_at=at,
                     references=episode_references(cur, a.target, start), rule=rule,
-                    name=a.name_ko, name_en=a.name_en, basin=_station_facts(catalog, a.station)["basin"],
-                    lon=a.lon, lat=a.lat, thresholds=inp.thresholds, observed_value=inp.observed_value,
-                    observed_time=None if inp.observed_time is None else from_epoch(inp.observed_time),
-                    forecast_peak=inp.forecast_peak,
-                    forecast_peak_time=None if inp.forecast_peak_time is None else from_epoch(inp.forecast_peak_time),
-                    time_to=dict(inp.time_to), exceedance_p=p_imp,
-                    decision_quantile=decision_quantile(settings.exceedance_p),
-                    model_version=inp.model_version, method=inp.method, freshness=inp.freshness,
-                    flags=inp.flags, asset_id=a.id, asset_type=a.asset_type,
+                    name=a.name_ko, name_en=a.name_en, basin=_station_facts(catalog, plan, a.station)["basin"],
+                    lon=a.lon, lat=a.lat, exceedance_p=p_imp, **common(inp),
+                    asset_id=a.id, asset_type=a.asset_type,
                     trigger_stage_m=a.trigger_stage_m, time_to_impact=tti if lvl else None,
                     district=a.district, district_code=a.district_code,
                 )
 
-            new_states[a.target] = emit(old, new, make_a)
+            snap = _Snap(inp.forecast_peak, tti, obs_now is not None and obs_now >= a.trigger_stage_m)
+            new_states[a.target] = emit(old, new, make_a, snap)
 
         _save_states(cur, new_states.values())
         cur.execute(
             "INSERT INTO warn_cycles (cycle_at, n_targets, n_events) VALUES (?, ?, ?)",
             (t, len(new_states), len(events)),
         )
-    all_states = {**states, **new_states}
+    all_states = _with_quiet(plan, {**states, **new_states})
     if events:
         log.info("warn %s: %d message(s), %d level change(s)", at, len(events), len(changed))
     return WarnResult(at, events, all_states, tuple(changed), len(events), None, inputs)
+
+
+_warned_missing: dict[str, bool] = {}
+
+
+def _with_quiet(plan: _Plan, states: dict[str, TargetState]) -> dict[str, TargetState]:
+    """Stored states plus a quiet one for every forecast point never evaluated (no data yet)."""
+    out = dict(plan.quiet)
+    out.update(states)
+    return out
 
 
 def _prob_for(inp: StationInputs, level: int) -> float | None:
@@ -619,16 +791,13 @@ def _impact_time(inp: StationInputs, stage: float) -> float | None:
     return None if math.isnan(res) else round(float(res), 1)
 
 
-def _impact_probability(inp: StationInputs, fc: pd.DataFrame, stage: float) -> float | None:
+def _impact_probability(inp: StationInputs, g: dict[str, np.ndarray] | None, stage: float) -> float | None:
     """P(stage ≥ trigger) at the most likely lead; 1 when already observed above."""
     if inp.observed_value is not None and inp.observed_value >= stage:
         return 1.0
-    if not len(fc):
+    if g is None or not len(g["q50"]):
         return None
-    g = fc[fc["station"] == inp.station]
-    if not len(g):
-        return None
-    p = exceedance_probability(g["q05"].to_numpy(), g["q50"].to_numpy(), g["q95"].to_numpy(), stage)
+    p = exceedance_probability(g["q05"], g["q50"], g["q95"], stage)
     return round(float(np.nanmax(p)), 4)
 
 
@@ -636,6 +805,7 @@ _STATE_COLS = list(TargetState.__dataclass_fields__)
 
 
 def _save_states(cur: Any, states: Any) -> None:
+    """All changed states in two statements (delete + insert: portable SQLite/PostgreSQL)."""
     rows = [[getattr(st, c) for c in _STATE_COLS] for st in states]
     if not rows:
         return

@@ -113,6 +113,9 @@ class AlertEvent:
     method: str | None = None
     freshness: str | None = None
     flags: tuple[str, ...] = ()
+    #: station messages: True for an official flood-forecast point (홍수예보지점, ``fstnyn = Y``),
+    #: False for another gauge's own alert levels (target ``gauge:<code>``); None for assets
+    forecast_point: bool | None = None
     # impact assets
     asset_id: str | None = None
     asset_type: str | None = None
@@ -343,12 +346,13 @@ def active_events(store: Any, at: datetime | None = None) -> list[AlertEvent]:
 def history(store: Any, target: str | None = None, since: datetime | None = None) -> list[AlertEvent]:
     """Every message (optionally of one target, sent at or after ``since``), oldest first.
 
-    ``target`` is a station code or ``asset:<id>``; a bare asset id is accepted too.
+    ``target`` is a station code, ``gauge:<code>`` or ``asset:<id>``; a bare asset id or gauge
+    code is accepted too.
     """
     where, params = ["1=1"], []
     if target is not None:
-        where.append("(target = ? OR target = ?)")
-        params += [str(target), f"asset:{target}"]
+        where.append("(target = ? OR target = ? OR target = ?)")
+        params += [str(target), f"asset:{target}", f"gauge:{target}"]
     if since is not None:
         where.append("sent >= ?")
         params.append(to_epoch(since))
@@ -427,9 +431,11 @@ def manual_issue(
     t -= t % 60
     station = str(station)
     facts = _station_facts(catalog, station)
+    official = bool(catalog.stations.loc[station].get("forecast_point", True))
+    target = station if official else f"gauge:{station}"
     info = LEVELS[lvl - 1]
     with store.tx() as cur:
-        st = load_states(cur, [station]).get(station) or TargetState(station, "station", station)
+        st = load_states(cur, [target]).get(target) or TargetState(target, "station", station)
         open_episode = st.level > 0 and st.episode_start is not None and st.last_event is not None
         if open_episode:
             start, seq, msg = int(st.episode_start or t), st.seq + 1, "Update"
@@ -437,11 +443,11 @@ def manual_issue(
             start, seq, msg = t, 1, "Alert"
         expires = t + settings.expiry_min * 60
         ev = AlertEvent(
-            event_id=event_identifier(station, from_epoch(start), seq),
-            msg_type=msg, target=station, kind="station", station=station, seq=seq,
+            event_id=event_identifier(target, from_epoch(start), seq),
+            msg_type=msg, target=target, kind="station", station=station, seq=seq,
             episode_start=from_epoch(start), sent=from_epoch(t), expires=from_epoch(expires),
-            level=lvl, prev_level=st.level, references=episode_references(cur, station, start),
-            source="manual", actor=actor, reason=reason,
+            level=lvl, prev_level=st.level, references=episode_references(cur, target, start),
+            source="manual", actor=actor, reason=reason, forecast_point=official,
             rule=f"manual {info.ko} ({info.en}) by {actor}: {reason}",
             **facts,
         )
@@ -451,7 +457,7 @@ def manual_issue(
                 expires_at=expires, manual_level=lvl, manual_until=expires, suppress_level=0,
                 suppress_until=None, updated_at=t,
             ))
-            _record_action(cur, "issue", station, ev.event_id, actor, reason, t)
+            _record_action(cur, "issue", target, ev.event_id, actor, reason, t)
     return ev
 
 

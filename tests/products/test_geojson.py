@@ -60,8 +60,13 @@ def test_active_warnings_add_reach_and_asset_polygons(store: Any, catalog: Any) 
     doc = warnings_geojson(store, catalog)
     check_rfc7946(doc)
     by = {f["id"]: f for f in doc["features"]}
+    # 잠수교 (1018680) is no forecast point but has thresholds and data: a gauge-level warning
     assert set(by) == {"station:1018675", "station:1018683", "station:1018698", "reach:1018675",
-                       "reach:1018683", "asset:jamsu-deck", "asset:hangang-parking"}
+                       "reach:1018683", "asset:jamsu-deck", "asset:hangang-parking",
+                       "station:1018680", "reach:1018680"}
+    g = by["station:1018680"]["properties"]
+    assert (g["kind"], g["official_forecast_point"], g["level"]) == ("gauge", False, 2)
+    assert by["station:1018683"]["properties"]["official_forecast_point"] is True
     p = by["station:1018683"]["properties"]
     assert (p["level"], p["level_key"], p["level_name_ko"], p["severity"]) == (3, "almwl", "경보", "Severe")
     assert p["event_id"] == "urn:floodwarn:alert:1018683:20200806T0200Z:1"
