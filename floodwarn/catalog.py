@@ -50,6 +50,7 @@ WATERLEVEL_COLUMNS = (
 SITE_COLUMNS = ("code", "name", "agency", "addr", "lon", "lat")
 NETWORK_COLUMNS = ("code", "kind", "name", "downstream", "reach_km", "basin", "river", "role")
 EXCEPTION_COLUMNS = ("code", "rule", "field", "value", "note")
+HYSTERESIS_COLUMNS = ("code", "margin_m", "dwell_cycles", "reason")
 
 FILES = {
     "stations": "waterlevel.csv",
@@ -59,6 +60,7 @@ FILES = {
     "network": "network.csv",
     "exceptions": "exceptions.csv",
     "assets": "assets.geojson",
+    "hysteresis": "hysteresis.csv",
 }
 
 _DMS = re.compile(r"^(\d{1,3})-(\d{1,2})-(\d{1,2}(?:\.\d+)?)$")
@@ -104,6 +106,8 @@ class Catalog:
     network: pd.DataFrame
     exceptions: pd.DataFrame = field(repr=False)
     assets: tuple[dict[str, Any], ...] = field(repr=False, default=())
+    #: per-station warning hysteresis (code, margin_m, dwell_cycles, reason); optional file
+    hysteresis: pd.DataFrame = field(repr=False, default_factory=lambda: pd.DataFrame(columns=HYSTERESIS_COLUMNS))
 
     def __repr__(self) -> str:
         return (
@@ -458,7 +462,32 @@ def _load(directory: Path) -> Catalog:
 
     network = _network(_read_csv(directory, "network", NETWORK_COLUMNS, False), frames)
     assets = _assets(directory, frames)
-    return Catalog(directory, stations, rainfall, dams, tide, network, exceptions, assets)
+    hysteresis = _hysteresis(_read_csv(directory, "hysteresis", HYSTERESIS_COLUMNS, False), stations)
+    return Catalog(directory, stations, rainfall, dams, tide, network, exceptions, assets, hysteresis)
+
+
+def _hysteresis(frame: pd.DataFrame, stations: pd.DataFrame) -> pd.DataFrame:
+    """Validate per-station hysteresis: a known water-level code, margin ≥ 0, dwell ≥ 1 cycle."""
+    name = FILES["hysteresis"]
+    _check_codes(frame, name)
+    codes = frame["code"]
+    margin = _numeric(frame, name, "margin_m", codes)
+    dwell = _numeric(frame, name, "dwell_cycles", codes)
+    for i, code in enumerate(codes):
+        if code not in stations.index:
+            raise CatalogError("not a water-level station of the catalog", file=name, row=i + 1,
+                               field="code", station=code)
+        if not margin.iloc[i] >= 0:
+            raise CatalogError("margin_m must be a number ≥ 0", file=name, row=i + 1, field="margin_m",
+                               station=code)
+        d = dwell.iloc[i]
+        if not (d >= 1 and float(d).is_integer()):
+            raise CatalogError("dwell_cycles must be a whole number ≥ 1", file=name, row=i + 1,
+                               field="dwell_cycles", station=code)
+    out = frame.copy()
+    out["margin_m"] = margin.to_numpy()
+    out["dwell_cycles"] = dwell.to_numpy().astype(int) if len(out) else dwell.to_numpy()
+    return out.set_index("code", drop=False).rename_axis(None)
 
 
 def _network(frame: pd.DataFrame, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -265,3 +265,27 @@ def test_asset_invalid_json(copy):
     (copy / "assets.geojson").write_text("{not json", encoding="utf-8")
     err = _load_error(copy)
     assert Path(err.file).name == "assets.geojson" and "invalid JSON" in str(err)
+
+
+def test_hysteresis_rows_are_validated(tmp_path) -> None:
+    import shutil
+
+    from floodwarn.catalog import load_catalog
+    from floodwarn.config import project_root
+    from floodwarn.errors import CatalogError
+
+    src = project_root() / "stations"
+    cat = load_catalog(src)
+    assert int(cat.hysteresis.loc["1018680", "dwell_cycles"]) == 75
+    for body, field in [
+        ("code,margin_m,dwell_cycles,reason\n9999999,0.1,3,x\n", "code"),
+        ("code,margin_m,dwell_cycles,reason\n1018680,-0.1,3,x\n", "margin_m"),
+        ("code,margin_m,dwell_cycles,reason\n1018680,0.1,2.5,x\n", "dwell_cycles"),
+        ("code,margin_m,dwell_cycles,reason\n1018680,0.1,3,x\n1018680,0.2,3,y\n", "code"),
+    ]:
+        d = tmp_path / f"cat{abs(hash(body))}"
+        shutil.copytree(src, d)
+        (d / "hysteresis.csv").write_text(body, encoding="utf-8")
+        with pytest.raises(CatalogError) as err:
+            load_catalog(d)
+        assert err.value.field == field and "hysteresis.csv" in str(err.value)

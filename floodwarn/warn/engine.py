@@ -406,6 +406,18 @@ def _firing_rule(inp: StationInputs, level: int, settings: WarnConfig) -> str | 
     return None
 
 
+def station_settings(catalog: Any, settings: WarnConfig) -> dict[str, WarnConfig]:
+    """Per-station hysteresis from ``stations/hysteresis.csv`` (e.g. tide-affected gauges wait a
+    full tidal cycle before a downgrade); stations not listed use the global settings."""
+    table = getattr(catalog, "hysteresis", None)
+    if table is None or len(table) == 0:
+        return {}
+    return {
+        code: replace(settings, margin_m=float(m), dwell_cycles=int(d))
+        for code, m, d in zip(table["code"], table["margin_m"], table["dwell_cycles"], strict=True)
+    }
+
+
 def _station_rule(inp: StationInputs, prev: int, new: int, settings: WarnConfig, note: str = "") -> str:
     fired = _firing_rule(inp, new, settings)
     parts = []
@@ -580,7 +592,11 @@ def evaluate(
     groups = _forecast_groups(forecasts, t, int(settings.horizon_min) * 60)
     fresh = _freshness_map(freshness)
     model_info = model_info or {}
-    margin, dwell = float(settings.margin_m), int(settings.dwell_cycles)
+    per_station = station_settings(catalog, settings)
+
+    def cfg(station: str) -> WarnConfig:
+        return per_station.get(station, settings)
+
     expiry = int(settings.expiry_min) * 60
     renew_within = max(STEP_S, expiry // 4)
     qlabel = _q_label(settings)
@@ -627,8 +643,9 @@ def evaluate(
 
         def step(target: str, kind: str, station: str, value: float, thr: np.ndarray) -> tuple[TargetState, TargetState, str]:
             st = states.get(target) or TargetState(target, kind, station)
+            c = cfg(station)
             level, below, down = hysteresis_step(int(st.level), int(st.below), int(st.down_to),
-                                                 float(value), thr, margin, dwell)
+                                                 float(value), thr, float(c.margin_m), int(c.dwell_cycles))
             level, below, down = int(level), int(below), int(down)
             note = ""
             if st.manual_until is not None and t < st.manual_until and level < st.manual_level:
@@ -694,7 +711,7 @@ def evaluate(
             def make(msg: str, start: int, seq: int, prev: int, lvl: int, why: str,
                      inp: StationInputs = inp, s: str = s, target: str = target, official: bool = official,
                      facts: dict[str, Any] = facts, note: str = note) -> AlertEvent:
-                rule = _station_rule(inp, prev, lvl, settings, note)
+                rule = _station_rule(inp, prev, lvl, cfg(s), note)
                 if why:
                     rule = f"{why}; {rule}"
                 if "observed_missing" in inp.flags and lvl and not _firing_rule(inp, lvl, settings):
@@ -729,7 +746,7 @@ def evaluate(
                 sev = assets_mod.severity_level(a, inp.thresholds)
                 if lvl == 0:
                     rule = (f"stage at {a.station} below trigger {a.trigger_stage_m:.2f} m − "
-                            f"{settings.margin_m:g} m for {settings.dwell_cycles} cycles; all clear")
+                            f"{cfg(a.station).margin_m:g} m for {cfg(a.station).dwell_cycles} cycles; all clear")
                 else:
                     rule = assets_mod.impact_rule(a, obs_now, tti, p_imp, qlabel)
                     if why:

@@ -204,7 +204,7 @@ def test_asset_impact_with_time_to_impact(store: Any, catalog: Any) -> None:
 
 def test_manual_actions(store: Any, catalog: Any) -> None:
     subscriptions.create(store, "http://127.0.0.1:9/hook", allow_private=True, at=0)
-    ev = lifecycle.manual_issue(store, catalog, HANGANG, "경보", "levee seepage reported", "kim", T0)
+    ev = lifecycle.manual_issue(store, catalog, HANGANG, "경보", "levee seepage reported", "kim", T0, SETTINGS)
     assert (ev.msg_type, ev.level, ev.source, ev.actor) == ("Alert", 3, "manual", "kim")
     # the engine holds the forecaster's level while the message lasts, even on a low reading
     assert run(store, catalog, 1, {HANGANG: 4.0}).states[HANGANG].level == 3
