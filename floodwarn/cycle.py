@@ -40,8 +40,9 @@ from floodwarn.times import STEP_S, as_utc, from_epoch, to_epoch
 
 log = logging.getLogger(__name__)
 
-#: history handed to the forecast stage: long enough for 24 h rain sums plus lags
-HISTORY_MIN = 26 * 60
+#: history handed to the forecast stage: the models' 3-day windows (rain sums, release means)
+#: plus lags; tests/test_cycle.py checks it covers floodwarn.forecast.predict.HISTORY_MIN
+HISTORY_MIN = 73 * 60
 #: history for stations the models only need recent stage of (every other forecast point)
 SHORT_HISTORY_MIN = 6 * 60
 #: how many station codes a report lists by name (counts are always complete)

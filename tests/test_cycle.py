@@ -156,3 +156,10 @@ def test_a_full_store_stops_the_cycle_and_loses_nothing(tmp_path, archive) -> No
     again = open_store(f"sqlite:///{tmp_path / 'store.sqlite'}")
     assert again.count_observations() == before
     assert again.cycle(int(T0.timestamp()))["status"] == "ok"
+
+
+def test_cycle_history_covers_what_the_models_need() -> None:
+    from floodwarn import cycle
+    from floodwarn.forecast import predict
+
+    assert cycle.HISTORY_MIN >= predict.HISTORY_MIN

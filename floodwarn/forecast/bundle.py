@@ -28,7 +28,7 @@ from floodwarn.forecast.lgbm import QuantileLGBM
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-FEATURE_SET = "han-v1"
+FEATURE_SET = "han-v2"
 QNAMES = ("q05", "q50", "q95")
 
 

@@ -45,7 +45,11 @@ WL_LAGS_MIN = (10, 20, 30, 60, 120, 180, 360)
 DAM_LAGS_MIN = (30, 60, 90, 120, 180, 240, 300, 360, 480, 600, 720)
 DAM_DIFFS_MIN = (10, 30, 60, 120, 180)
 TIDE_LAGS_MIN = tuple(range(30, 781, 30))
-RAIN_SUMS_MIN = (60, 180, 360, 720, 1440)
+RAIN_SUMS_MIN = (60, 180, 360, 720, 1440, 4320)
+#: slow boundary conditions (baseflow, tributaries): mean Paldang release over 1 and 3 days
+DAM_MEANS_MIN = (1440, 4320)
+#: discharge (rating curve of the stage) at the bridges that have one — own mode only
+FW_STATIONS: tuple[str, ...] = ("1018662", "1018683", "1019630")
 
 
 def _dam(v: str) -> str:
@@ -54,7 +58,7 @@ def _dam(v: str) -> str:
 
 def input_columns() -> list[str]:
     """The raw wide columns the Han models read (for staleness checks and documentation)."""
-    cols = [f"wl_{s}" for s in BRIDGES]
+    cols = [f"wl_{s}" for s in BRIDGES] + [f"fw_{s}" for s in FW_STATIONS]
     cols += [_dam(v) for v in ("swl", "inf", "tototf", "ecpc")]
     cols += [f"tide_{TIDE}"] + [f"rf_{g}" for g in RAIN_GAUGES]
     return cols
@@ -189,6 +193,10 @@ def base_features(wide: pd.DataFrame) -> pd.DataFrame:
         feats[f"wl_{s}"] = wl
         for m in WL_LAGS_MIN:
             feats[f"wl_{s}_d{m}"] = wl - lag(wl, m // STEP_MIN)
+    for s in FW_STATIONS:
+        fw = col(f"fw_{s}")
+        feats[f"fw_{s}"] = fw
+        feats[f"fw_{s}_d60"] = fw - lag(fw, 6)
     tot = col(_dam("tototf"))
     inf = col(_dam("inf"))
     feats["tototf"] = tot
@@ -201,6 +209,9 @@ def base_features(wide: pd.DataFrame) -> pd.DataFrame:
     for m in DAM_DIFFS_MIN:
         feats[f"tototf_d{m}"] = tot - lag(tot, m // STEP_MIN)
         feats[f"inf_d{m}"] = inf - lag(inf, m // STEP_MIN)
+    means = _rolling_sums(tot[None, :], [m // STEP_MIN for m in DAM_MEANS_MIN])
+    for j, m in enumerate(DAM_MEANS_MIN):
+        feats[f"tototf_m{m}"] = means[j, 0] / (m // STEP_MIN)
     tide = col(f"tide_{TIDE}")
     feats["tide"] = tide
     feats["tide_d10"] = tide - lag(tide, 1)
@@ -231,17 +242,19 @@ _BOUNDARY_PREFIXES = ("tototf", "inf", "swl", "ecpc", "tide", "rf_", "tod_", "do
 def feature_names(station: str, mode: str, available: Sequence[str]) -> list[str]:
     """The inputs of the (station, mode) model, in a fixed order.
 
-    ``own``: every bridge's stage and its changes + boundary conditions. ``sim``: boundary
-    conditions only (dam, tide, rain, time) — no stage and no discharge anywhere on the reach, so
-    the station's own stage cannot leak in through a rating curve or a neighbour.
+    ``own``: every bridge's stage, discharge and their changes + boundary conditions. ``sim``:
+    boundary conditions only (dam, tide, rain, time of day) — no stage and no discharge anywhere
+    on the reach, so the station's own stage cannot leak in through a rating curve or a
+    neighbour; and no day of year (it learns the training years' seasonal levels and biases
+    another year by 5-15 cm).
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r} (known: {MODES})")
     bound = [c for c in available if c.startswith(_BOUNDARY_PREFIXES)]
     if mode == "sim":
-        return bound
-    wl = [c for c in available if c.startswith("wl_")]
-    return wl + bound
+        return [c for c in bound if not c.startswith("doy_")]
+    gauges = [c for c in available if c.startswith(("wl_", "fw_"))]
+    return gauges + bound
 
 
 def target(wide: pd.DataFrame, station: str, horizon_min: int, mode: str) -> pd.Series:

@@ -28,8 +28,11 @@ from floodwarn.times import as_utc, floor_step
 log = logging.getLogger(__name__)
 
 COLUMNS = ["station", "issued_at", "lead_min", "q05", "q50", "q95", "method", "model_version", "flags"]
-#: history rows the features need: 24 h rain sums + one step
-WINDOW_STEPS = max(D.RAIN_SUMS_MIN) // D.STEP_MIN + 6
+#: history rows the features need: the longest trailing window (3 days) + a few steps
+WINDOW_STEPS = max(*D.RAIN_SUMS_MIN, *D.DAM_MEANS_MIN) // D.STEP_MIN + 6
+#: minutes of history the caller should hand to :func:`forecast_cycle` for the modelled stations
+#: (shorter works, but the 3-day inputs go missing and forecasts carry ``short-history``)
+HISTORY_MIN = (WINDOW_STEPS - 1) * D.STEP_MIN
 FALLBACK_VERSION = "builtin"
 FALLBACK_MAX_AGE_STEPS = 36  # six hours
 
@@ -67,7 +70,7 @@ def _stale(win: pd.DataFrame, cols: list[str]) -> list[str]:
 
 def _raw_inputs(mode: str) -> list[str]:
     cols = D.input_columns()
-    return [c for c in cols if not c.startswith("wl_")] if mode == "sim" else cols
+    return [c for c in cols if not c.startswith(("wl_", "fw_"))] if mode == "sim" else cols
 
 
 def _forecast_point_codes(catalog: object) -> set[str]:
@@ -93,7 +96,11 @@ def _model_rows(bundle: ForecastBundle, feats: pd.DataFrame, win: pd.DataFrame, 
     if mode == "sim" and f"tototf_{D.DAM}" in stale:
         return []  # no boundary condition either: nothing honest to say
     flags += [f"stale-input:{c}" for c in stale]
-    x = last[bundle.features(station, mode)].to_numpy(np.float32)[None, :]
+    names = bundle.features(station, mode)
+    long_windows = [f"tototf_m{max(D.DAM_MEANS_MIN)}", f"rf_mean_s{max(D.RAIN_SUMS_MIN)}"]
+    if any(c in names and not np.isfinite(last[c]) for c in long_windows):
+        flags.append("short-history")  # under half of the 3-day windows available
+    x = last[names].to_numpy(np.float32)[None, :]
     base = float(own_now) if mode == "own" else 0.0
     method = "lgbm" if mode == "own" else "lgbm-sim"
     rows = []

@@ -135,19 +135,23 @@ def train_bundle(
                 args = (X[tr], y[tr], w_all[tr], X[ca], y[ca], cols, params)
                 key = (st, mode, int(h))
                 if executor is None:
-                    jobs.append((key, int(tr.sum()), fit_one(*args)))
+                    _done(bundle, key, int(tr.sum()), fit_one(*args), t0, progress)
                 else:
                     jobs.append((key, int(tr.sum()), executor.submit(fit_one, *args)))
     for key, n, job in jobs:
-        est = job if isinstance(job, QuantileLGBM) else job.result()
-        bundle.estimators[key] = est
-        msg = (f"{key[0]} {key[1]} h{key[2]}: {n} rows, offset {est.offset_:+.3f} m, "
-               f"{time.perf_counter() - t0:.0f}s")
-        log.info("%s", msg)
-        if progress is not None:
-            progress(msg)
+        _done(bundle, key, n, job.result(), t0, progress)
     manifest["train_seconds"] = round(time.perf_counter() - t0, 1)
     return bundle
+
+
+def _done(bundle: ForecastBundle, key: tuple[str, str, int], n: int, est: QuantileLGBM,
+          t0: float, progress: Callable[[str], None] | None) -> None:
+    bundle.estimators[key] = est
+    msg = (f"{key[0]} {key[1]} h{key[2]}: {n} rows, offset {est.offset_:+.3f} m, "
+           f"{time.perf_counter() - t0:.0f}s")
+    log.info("%s", msg)
+    if progress is not None:
+        progress(msg)
 
 
 def fit_one(X: np.ndarray, y: np.ndarray, w: np.ndarray, Xc: np.ndarray, yc: np.ndarray,

@@ -49,7 +49,8 @@ def test_sim_features_never_see_stage_or_discharge(wide: pd.DataFrame) -> None:
     cols = D.feature_names("1018683", "sim", list(D.base_features(wide.iloc[:50]).columns))
     assert cols and not [c for c in cols if c.startswith(("wl_", "fw_"))]
     own = D.feature_names("1018683", "own", list(D.base_features(wide.iloc[:50]).columns))
-    assert "wl_1018683" in own and not [c for c in own if c.startswith("fw_")]
+    assert "wl_1018683" in own and "fw_1018683" in own
+    assert not [c for c in cols if c.startswith("doy_")]
 
 
 def test_regularise_fills_the_grid() -> None:

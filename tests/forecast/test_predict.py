@@ -78,6 +78,9 @@ def test_degraded_modes_are_flagged(history: pd.DataFrame, tiny_models: Path) ->
     assert sim["flags"].str.contains("stale-input:rf_10184110").all()
     own = df[df.station == "1018680"]
     assert (own["method"] == "lgbm").all() and own["flags"].str.contains("stale-input:rf_10184110").all()
+    assert not own["flags"].str.contains("short-history").any()
+    short = forecast_cycle(at.to_pydatetime(), history.iloc[-100:], None, reg)
+    assert short["flags"].str.contains("short-history").all()
     # no data at all for a fallback point in the last 6 h: no rows, nothing invented
     h.loc[h.index > at - pd.Timedelta("7h"), "wl_1019630"] = np.nan
     df = forecast_cycle(at.to_pydatetime(), h, Points(["1019630"]), reg)
