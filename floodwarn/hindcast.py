@@ -10,9 +10,11 @@ Warning skill, per station and threshold level k (관심 attwl, 주의보 wrnwl,
   flood, not two). Its **onset** is the first observed value at or above the threshold.
 - a **warned interval** is a span during which the issued warning level was ≥ k (from a
   message's ``sent`` to the next message or its ``expires``).
-- **hit**: an event overlapped by a warned interval that started no more than
-  :data:`LOOKAHEAD_H` before the onset; **lead time** = onset − start of that interval
-  (positive: warned before the crossing). **miss**: an event without one.
+- **hit**: an event overlapped by a warned interval in force at some time between
+  :data:`LOOKAHEAD_H` before the onset and the event's end; **lead time** = onset − start of
+  that interval (positive: warned before the crossing), only for intervals that started within
+  the look-ahead window (a warning still in force from an earlier rise is a hit with no lead).
+  **miss**: an event without one.
 - **false alarm**: a warned interval with no observed value ≥ threshold from its start to
   :data:`FA_GRACE_H` after its end.
 - POD = hits / events, FAR = false alarms / warned intervals, CSI = hits / (hits + misses + FA).
@@ -207,9 +209,12 @@ def warning_skill(
             for onset, last in events:
                 if onset == times[0]:
                     continue  # already above at the start: its crossing is outside the replay
-                hit = [s for s in spans if s[0] <= last and s[1] > onset - pd.Timedelta(hours=LOOKAHEAD_H)
-                       and s[0] >= onset - pd.Timedelta(hours=LOOKAHEAD_H)]
-                lead = (onset - min(s[0] for s in hit)).total_seconds() / 60 if hit else np.nan
+                look = onset - pd.Timedelta(hours=LOOKAHEAD_H)
+                hit = [s for s in spans if s[0] <= last and s[1] > look]
+                # a warning still in force from an earlier rise covers the event (a hit), but its
+                # start says nothing about this event's lead time: such events get no lead
+                fresh = [s for s in hit if s[0] >= look]
+                lead = (onset - min(s[0] for s in fresh)).total_seconds() / 60 if fresh else np.nan
                 eps = {e for s in hit for e in s[2]}
                 ev_rows.append({
                     "station": st, "level": key, "threshold": thr, "onset": onset, "end": last,
@@ -387,8 +392,9 @@ def _markdown(out: Path, summary: dict[str, Any], skill: pd.DataFrame, events: p
         "## Warning skill",
         "",
         f"Events are runs of observed stage ≥ threshold (runs < {MERGE_GAP_H:g} h apart merged); a hit "
-        f"is a warning at that level or higher issued ≤ {LOOKAHEAD_H:g} h before the onset and "
-        "active before the event ended; lead = onset − warning start; a false alarm is a warned "
+        f"is a warning at that level or higher in force between {LOOKAHEAD_H:g} h before the onset "
+        "and the event's end; lead = onset − warning start (none for a warning still in force from "
+        "an earlier rise); a false alarm is a warned "
         f"span with no observed exceedance up to {FA_GRACE_H:g} h after it.",
         "",
         "| scope | level | events | hits | misses | warned spans | false alarms | POD | FAR | CSI | median lead (min) | max flaps/event |",
@@ -403,8 +409,8 @@ def _markdown(out: Path, summary: dict[str, Any], skill: pd.DataFrame, events: p
             )
     not_fp = sorted(set(thresholds) - fps)
     if not_fp:
-        md += ["", f"Stations with thresholds that are not official forecast points (the engine "
-               f"issues no station warnings for them): {', '.join(not_fp)}."]
+        md += ["", f"Stations with thresholds that are not official forecast points (warned as gauge "
+               f"alert levels, labelled unofficial in the products): {', '.join(not_fp)}."]
     if len(events):
         md += ["", "### Observed events", "", events.assign(
             onset=events["onset"].dt.strftime("%Y-%m-%d %H:%M"), end=events["end"].dt.strftime("%Y-%m-%d %H:%M"),
