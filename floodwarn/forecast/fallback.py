@@ -5,6 +5,9 @@ hour, from :func:`floodwarn.kernels.rolling.trend`), extrapolated for at most on
 held — rivers do not rise linearly for six hours. The band grows with the square root of the lead
 from the station's own recent 10-minute variability, so a quiet gauge gets a narrow band and a
 rising one a wide band.
+
+Stations on the catalog's river network use ``routing+ar1`` (:mod:`floodwarn.forecast.hydro`)
+first; ``persistence-trend`` is what is left where no network is known or its inputs are missing.
 """
 
 from __future__ import annotations

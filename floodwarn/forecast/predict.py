@@ -5,7 +5,11 @@ it picks the best method that its inputs allow, and says which in ``method`` and
 
 1. ``lgbm`` — the trained model with the station's own recent stage (change-of-stage targets);
 2. ``lgbm-sim`` — own gauge missing: simulation from boundary conditions (dam, tide, rain);
-3. ``persistence-trend`` — no trained model applies (or none loads): hydrological fallback.
+3. ``routing+ar1`` — no trained model applies, but the catalog's river network knows what
+   drains into the station: dam outflow and rain routed down the network, stage by rating,
+   AR(1)-corrected (:mod:`floodwarn.forecast.hydro`); network gauges that are not forecast points
+   are forecast too when this method serves them;
+4. ``persistence-trend`` — no model and no network path (or its inputs are missing).
 
 A station with no stage in the last six hours and no model gets no rows.
 """
@@ -23,6 +27,8 @@ from floodwarn.errors import ModelError
 from floodwarn.forecast import dataset as D
 from floodwarn.forecast.bundle import ForecastBundle
 from floodwarn.forecast.fallback import persistence_trend
+from floodwarn.forecast.hydro import METHOD as HYDRO_METHOD
+from floodwarn.forecast.hydro import network_plan, routable, routing_ar1
 from floodwarn.times import as_utc, floor_step
 
 log = logging.getLogger(__name__)
@@ -162,8 +168,20 @@ def _one_bundle(bundle: ForecastBundle | None, win: pd.DataFrame, catalog: objec
             if r:
                 rows += r
                 done.add(st)
-    rest = sorted((points - done) & wl_codes)
     horizons = bundle.horizons if bundle is not None else list(D.HORIZONS)
+    plan = network_plan(catalog)
+    if plan is not None:
+        net_codes = {s for s in wl_codes if routable(plan, s)}
+        hydro = routing_ar1(win, sorted((points | net_codes) - done), plan, horizons, D.STEP_MIN,
+                            FALLBACK_MAX_AGE_STEPS)
+        for st, hf in hydro.items():
+            fl = ",".join([*extra, *hf.flags])
+            for j, h in enumerate(horizons):
+                rows.append({"station": st, "issued_at": issued, "lead_min": int(h),
+                             "q05": hf.q[j, 0], "q50": hf.q[j, 1], "q95": hf.q[j, 2],
+                             "method": HYDRO_METHOD, "model_version": FALLBACK_VERSION, "flags": fl})
+            done.add(st)
+    rest = sorted((points - done) & wl_codes)
     if rest:
         levels = win[[f"wl_{s}" for s in rest]].to_numpy(np.float64).T
         q, age, ok = persistence_trend(levels, horizons, D.STEP_MIN, FALLBACK_MAX_AGE_STEPS)

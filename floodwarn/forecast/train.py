@@ -22,6 +22,7 @@ import pandas as pd
 
 from floodwarn.forecast import dataset as D
 from floodwarn.forecast.bundle import FEATURE_SET, ForecastBundle
+from floodwarn.forecast.distributed import is_dask_client
 from floodwarn.forecast.lgbm import QuantileLGBM
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,8 @@ def train_bundle(
                 if executor is None:
                     _done(bundle, key, int(tr.sum()), fit_one(*args), t0, progress)
                 else:
+                    if is_dask_client(executor):  # arrays travel as data, not inside the graph
+                        args = (*executor.scatter(list(args[:5]), hash=False), cols, params)
                     jobs.append((key, int(tr.sum()), executor.submit(fit_one, *args)))
     for key, n, job in jobs:
         _done(bundle, key, n, job.result(), t0, progress)
