@@ -106,10 +106,10 @@ def warnings_geojson(store: Any, catalog: Any) -> dict[str, Any]:
             "type": "Feature", "id": f"station:{code}", "geometry": geometry, "properties": base,
         })
         if ev is not None:
-            poly = reach_polygon(catalog, code)
-            if poly is not None:
+            reach = _reach_static(catalog, static, code)
+            if reach is not None:
                 props = dict(base, kind="reach")
-                reaches.append({"type": "Feature", "id": f"reach:{code}", "geometry": rounded(poly),
+                reaches.append({"type": "Feature", "id": f"reach:{code}", "geometry": copy.deepcopy(reach),
                                 "properties": props})
     assets = {a.target: a for a in assets_of(catalog)}
     impacted = []
@@ -169,6 +169,15 @@ def _station_static(catalog: Any, static: dict[str, Any], code: str) -> tuple[di
         hit = static["stations"][code] = (fixed, rounded(pt) if pt is not None else None)
     fixed, geometry = hit
     return copy.deepcopy(fixed), copy.deepcopy(geometry)
+
+
+def _reach_static(catalog: Any, static: dict[str, Any], code: str) -> dict[str, Any] | None:
+    """A station's rounded reach polygon; it depends on the catalog only, so built once."""
+    reaches = static.setdefault("reaches", {})
+    if code not in reaches:
+        poly = reach_polygon(catalog, code)
+        reaches[code] = rounded(poly) if poly is not None else None
+    return reaches[code]
 
 
 def _iso(t: int) -> str:

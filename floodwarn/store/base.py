@@ -124,8 +124,12 @@ class Store:
         return conn
 
     @contextmanager
-    def tx(self) -> Iterator[Cursor]:
-        """One transaction: commit on success, roll back on any error (nothing half-written)."""
+    def tx(self, write: bool = True) -> Iterator[Cursor]:
+        """One transaction: commit on success, roll back on any error (nothing half-written).
+
+        ``write=False`` opens a read transaction that never takes the write lock (SQLite WAL
+        readers then run beside the writer instead of queueing behind it).
+        """
         conn = self._conn()
         depth = getattr(self._local, "depth", 0)
         if depth:
@@ -137,7 +141,7 @@ class Store:
             return
         self._local.depth = 1
         try:
-            self._begin(conn)
+            self._begin(conn, write)
             yield Cursor(self, conn)
             with self.translate_errors():
                 conn.commit()
@@ -150,11 +154,12 @@ class Store:
         finally:
             self._local.depth = 0
 
-    def _begin(self, conn: Any) -> None:
+    def _begin(self, conn: Any, write: bool = True) -> None:
         """Start a transaction explicitly (backends may override)."""
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self.tx() as cur:
+    def query(self, sql: str, params: Sequence[Any] = (), write: bool = False) -> list[tuple[Any, ...]]:
+        """Run one statement and fetch its rows (a read transaction unless ``write``)."""
+        with self.tx(write=write) as cur:
             return cur.execute(sql, params).fetchall()
 
     def frame(self, sql: str, params: Sequence[Any] = (), columns: Sequence[str] = ()) -> pd.DataFrame:

@@ -37,9 +37,9 @@ class SqliteStore(Store):
         conn.execute("PRAGMA foreign_keys = ON")
         return conn
 
-    def _begin(self, conn: Any) -> None:
+    def _begin(self, conn: Any, write: bool = True) -> None:
         with self.translate_errors():
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
     @contextmanager
     def translate_errors(self) -> Iterator[None]:
