@@ -38,6 +38,7 @@ def test_eval_model_never_trained_on_2020_and_beats_persistence(shared_data: Pat
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 @pytest.mark.shared
 def test_full_training_and_evaluation(shared_data: Path, tmp_path: Path) -> None:
     """The issue-6 protocol end to end (several minutes on two cores)."""
