@@ -232,10 +232,20 @@ def create_app(
         return Response(ctx.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     # -- warnings and alerts -----------------------------------------------------------------
+    geojson_cache: dict[str, Any] = {"key": None, "body": b""}
+
     @app.get("/api/warnings.geojson", tags=["warnings"], summary="current warnings (RFC 7946)")
     def warnings_geojson() -> Response:
-        fn = _need("floodwarn.products.geojson", "warnings_geojson")
-        return JSONResponse(fn(ctx.store, ctx.catalog), media_type=GEOJSON)
+        # municipal systems poll this: rebuild only when a warning write happened (every
+        # writer — cycle, manual action, acknowledgement — changes this key)
+        key = (id(ctx.catalog), *ctx.store.query(
+            "SELECT (SELECT MAX(cycle_at) FROM warn_cycles), (SELECT COUNT(*) FROM warn_events), "
+            "(SELECT MAX(id) FROM warn_actions), (SELECT COUNT(*) FROM warn_acks)")[0])
+        if geojson_cache["key"] != key:
+            fn = _need("floodwarn.products.geojson", "warnings_geojson")
+            body = JSONResponse(fn(ctx.store, ctx.catalog), media_type=GEOJSON).body
+            geojson_cache.update(key=key, body=body)
+        return Response(geojson_cache["body"], media_type=GEOJSON)
 
     @app.get("/api/alerts", tags=["warnings"], summary="alert messages (JSON)")
     def alerts(

@@ -239,3 +239,20 @@ def test_manual_warning_reaches_a_subscriber(client, auth, store, settings, cloc
     finally:
         hook.shutdown()
         hook.server_close()
+
+
+def test_warnings_geojson_follows_every_write(client, auth):
+    """The GeoJSON is cached between writes; a manual issue and a cancel must show at once."""
+
+    def level_of(code: str) -> int | None:
+        doc = client.get("/api/warnings.geojson").json()
+        return {f["properties"].get("station"): f["properties"].get("level")
+                for f in doc["features"] if f["id"] == f"station:{code}"}.get(code)
+
+    before = level_of("1018683")
+    assert level_of("1018683") == before  # served from the cache, same answer
+    aid = _issue(client, auth).json()["id"]
+    assert level_of("1018683") == 2
+    r = client.post(f"/api/alerts/{aid}/cancel", json={"reason": "gauge fault confirmed"}, headers=auth)
+    assert r.status_code == 201
+    assert level_of("1018683") in (0, None)
