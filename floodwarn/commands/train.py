@@ -83,7 +83,8 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     if not (data / "water_data").is_dir():
         raise ConfigError("no water_data/ in the archive directory", file=str(data))
     root = Path(args.models) if args.models else models_dir(settings)
-    wide = D.read_hanriver(data)
+    # a LOYO run reads only the seasons it holds out (the others are not needed)
+    wide = D.read_hanriver(data, _years(args.loyo_years) if args.loyo else None)
     feats = D.base_features(wide)
     stations = args.stations.split(",") if args.stations else list(D.BRIDGES)
     horizons = [int(h) for h in args.horizons.split(",")] if args.horizons else list(D.HORIZONS)
