@@ -63,7 +63,8 @@ class ApiConfig:
 
 @dataclass(frozen=True)
 class WarnConfig:
-    exceedance_p: float = 0.5
+    #: warn on a forecast when P(stage ≥ threshold) ≥ this (0.6: see docs/warnings.md)
+    exceedance_p: float = 0.6
     margin_m: float = 0.1
     dwell_cycles: int = 3
     horizon_min: int = 360
