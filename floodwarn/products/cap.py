@@ -60,6 +60,21 @@ _INSTRUCTION = {
 }
 
 
+
+#: the description lines of an ``info`` block, Korean (True) and English (False)
+_DESCRIPTION = {
+    True: {
+        "rule": "근거: {}", "observed": "관측 수위: {}", "peak": "예측 최고 수위(q50): {} ({})",
+        "impact": "침수까지: {:.0f}분 (기준 수위 {})", "model": "모델: {}", "flags": "자료 상태: {}",
+        "reason": "사유: {}",
+    },
+    False: {
+        "rule": "Rule: {}", "observed": "Observed stage: {}", "peak": "Forecast peak (median): {} at {}",
+        "impact": "Time to impact: {:.0f} min (trigger stage {})", "model": "Model: {}",
+        "flags": "Input flags: {}", "reason": "Reason: {}",
+    },
+}
+
 def _clean(text: Any) -> str:
     """Text safe for an XML text node (lxml escapes ``<``, ``&``; this drops what XML forbids)."""
     return _BAD_XML.sub("", "" if text is None else str(text))
@@ -137,35 +152,19 @@ def _texts(ev: AlertEvent, lang: str) -> dict[str, str]:
         headline = what + (" (갱신)" if ko and ev.msg_type == "Update" else
                            " (update)" if ev.msg_type == "Update" else "")
         instruction = _INSTRUCTION[lang]["asset" if ev.kind == "asset" else lvl]
-    lines = []
-    if ko:
-        lines.append(f"근거: {ev.rule}")
-        lines.append(f"관측 수위: {_fmt(ev.observed_value)}")
-        if ev.forecast_peak is not None:
-            peak_t = cap_time(ev.forecast_peak_time) if ev.forecast_peak_time else "-"
-            lines.append(f"예측 최고 수위(q50): {_fmt(ev.forecast_peak)} ({peak_t})")
-        if ev.kind == "asset" and ev.time_to_impact is not None:
-            lines.append(f"침수까지: {ev.time_to_impact:.0f}분 (기준 수위 {_fmt(ev.trigger_stage_m)})")
-        if ev.model_version:
-            lines.append(f"모델: {ev.model_version}")
-        if ev.flags:
-            lines.append("자료 상태: " + ", ".join(ev.flags))
-        if ev.reason:
-            lines.append(f"사유: {ev.reason}")
-    else:
-        lines.append(f"Rule: {ev.rule}")
-        lines.append(f"Observed stage: {_fmt(ev.observed_value)}")
-        if ev.forecast_peak is not None:
-            peak_t = cap_time(ev.forecast_peak_time) if ev.forecast_peak_time else "-"
-            lines.append(f"Forecast peak (median): {_fmt(ev.forecast_peak)} at {peak_t}")
-        if ev.kind == "asset" and ev.time_to_impact is not None:
-            lines.append(f"Time to impact: {ev.time_to_impact:.0f} min (trigger stage {_fmt(ev.trigger_stage_m)})")
-        if ev.model_version:
-            lines.append(f"Model: {ev.model_version}")
-        if ev.flags:
-            lines.append("Input flags: " + ", ".join(ev.flags))
-        if ev.reason:
-            lines.append(f"Reason: {ev.reason}")
+    t = _DESCRIPTION[ko]
+    lines = [t["rule"].format(ev.rule), t["observed"].format(_fmt(ev.observed_value))]
+    if ev.forecast_peak is not None:
+        peak_t = cap_time(ev.forecast_peak_time) if ev.forecast_peak_time else "-"
+        lines.append(t["peak"].format(_fmt(ev.forecast_peak), peak_t))
+    if ev.kind == "asset" and ev.time_to_impact is not None:
+        lines.append(t["impact"].format(ev.time_to_impact, _fmt(ev.trigger_stage_m)))
+    if ev.model_version:
+        lines.append(t["model"].format(ev.model_version))
+    if ev.flags:
+        lines.append(t["flags"].format(", ".join(ev.flags)))
+    if ev.reason:
+        lines.append(t["reason"].format(ev.reason))
     area = (f"{name} ({ev.district})" if ev.district else name) if ko else (
         f"{ev.name_en or name}" + (f" ({ev.district_code})" if ev.district_code else "")
         if ev.kind == "asset" else f"{name} (gauge {ev.station}) reach")
