@@ -692,14 +692,14 @@ def load_catalog_or_none(settings: Any) -> Any:
     return load(d)
 
 
-def load_registry(models: Path | str | None) -> Any:
-    """The model registry with its promoted models loaded (None if unavailable)."""
+def load_registry(models: Path | str | None, version: str | None = None) -> Any:
+    """The model registry with its promoted (or the pinned ``version``) models loaded."""
     registry_cls = _optional("floodwarn.forecast.registry", "ModelRegistry")
     if not registry_cls or models is None:
         if not registry_cls:
             log.warning("no model registry: %s", registry_cls.reason)
         return None
-    reg = registry_cls(Path(models))
+    reg = registry_cls(Path(models), pin=version)
     try:
         reg.load_promoted()
     except Exception as err:  # noqa: BLE001 - forecasts fall back to the hydrological method

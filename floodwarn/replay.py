@@ -199,6 +199,7 @@ def replay(
     out_dir: str | Path,
     *,
     models: str | Path | None = None,
+    model_version: str | None = None,
     speed: float | None = None,
     progress: bool = True,
     extra_feeds: Sequence[Feed] = (),
@@ -233,7 +234,7 @@ def replay(
         feeds.append(PreparsedFeed(parsed, "archive"))
         index = ArchiveIndex(parsed.obs)
     feeds += list(extra_feeds)
-    registry = load_registry(models or models_dir(settings))
+    registry = load_registry(models or models_dir(settings), model_version)
     ctx = make_context(
         settings, store, mode="replay", feed=CompositeFeed(feeds), catalog=catalog,
         registry=registry, products_dir=out, keep_raw=False, shadow=False,

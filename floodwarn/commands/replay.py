@@ -32,6 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--end", required=True, help="last cycle time (inclusive)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--models", help="model directory to use instead of the promoted models/")
+    p.add_argument("--model-version", help="use this registered version instead of the promoted one "
+                   "(e.g. an evaluation model that never saw the replayed year)")
     p.add_argument("--speed", type=float, default=0.0,
                    help="simulated seconds per wall second (600 = a cycle per second); 0 = flat out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     if end < start:
         raise ConfigError(f"--end {end} is before --start {start}", field="--end")
     result = replay(
-        settings, args.archive, start, end, args.out, models=args.models,
+        settings, args.archive, start, end, args.out, models=args.models, model_version=args.model_version,
         speed=args.speed or None, progress=not args.no_progress,
     )
     sys.stdout.write(result.summary())

@@ -31,8 +31,10 @@ STATUSES = ("candidate", "shadow", "promoted", "archived", "retired")
 class ModelRegistry:
     """Model versions under one directory; cheap change detection for hot reload."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, pin: str | None = None) -> None:
+        """``pin`` serves one version as if promoted (replays and hindcasts of a past model)."""
         self.root = Path(root)
+        self.pin = pin
         self._seen: tuple[int, int, str] | None = None
         self._cache: dict[str, ForecastBundle] = {}
 
@@ -106,6 +108,10 @@ class ModelRegistry:
         return out
 
     def promoted(self) -> str | None:
+        if self.pin is not None:
+            if self.pin not in self._read()["versions"]:
+                raise ModelError(f"pinned version {self.pin!r} is not in the registry", file=str(self.index_path))
+            return self.pin
         return self._read().get("promoted")
 
     def shadows(self) -> list[str]:

@@ -42,6 +42,14 @@ def test_lifecycle(reg: ModelRegistry) -> None:
     assert "features" not in reg.show("tiny-2")["manifest"]
 
 
+def test_a_pinned_version_is_served_instead_of_the_promoted_one(reg: ModelRegistry) -> None:
+    pinned = ModelRegistry(reg.root, pin="tiny-2")
+    assert pinned.load_promoted().version == "tiny-2"
+    assert reg.load_promoted().version == "tiny-1"  # the registry itself is unchanged
+    with pytest.raises(ModelError, match="pinned version 'nope'"):
+        ModelRegistry(reg.root, pin="nope").load_promoted()
+
+
 def test_changed_detects_a_promote_from_another_process(reg: ModelRegistry) -> None:
     daemon = ModelRegistry(reg.root)
     assert daemon.changed() is True  # first look
