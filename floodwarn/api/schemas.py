@@ -52,43 +52,30 @@ class SubscriptionIn(_Strict):
         return _printable(v)
 
 
-class ManualIssueIn(_Strict):
-    station: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
-    level: int | str = Field(description="1..4 or attwl / wrnwl / almwl / srswl / 관심 / 주의보 / 경보 / 심각")
-    reason: str = _REASON
-    actor: str = _ACTOR
-
-    @field_validator("reason", "actor")
-    @classmethod
-    def _text(cls, v: str) -> str:
-        return _printable(v)
-
-
-class ExtendIn(_Strict):
-    minutes: int = Field(ge=1, le=7 * 24 * 60)
-    reason: str = _REASON
-    actor: str = _ACTOR
-
-    @field_validator("reason", "actor")
-    @classmethod
-    def _text(cls, v: str) -> str:
-        return _printable(v)
-
-
-class CancelIn(_Strict):
-    reason: str = _REASON
-    actor: str = _ACTOR
-
-    @field_validator("reason", "actor")
-    @classmethod
-    def _text(cls, v: str) -> str:
-        return _printable(v)
-
-
 class AckIn(_Strict):
     actor: str = _ACTOR
 
     @field_validator("actor")
     @classmethod
-    def _text(cls, v: str) -> str:
+    def _actor(cls, v: str) -> str:
         return _printable(v)
+
+
+class CancelIn(AckIn):
+    """A forecaster's action: who and why (free text, printable only)."""
+
+    reason: str = _REASON
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, v: str) -> str:
+        return _printable(v)
+
+
+class ExtendIn(CancelIn):
+    minutes: int = Field(ge=1, le=7 * 24 * 60)
+
+
+class ManualIssueIn(CancelIn):
+    station: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
+    level: int | str = Field(description="1..4 or attwl / wrnwl / almwl / srswl / 관심 / 주의보 / 경보 / 심각")
