@@ -5,6 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# a loaded 2-core CI box must not turn slow examples into failures: no per-example deadline
+settings.register_profile("floodwarn", deadline=None)
+settings.load_profile("floodwarn")
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(__import__("os").environ.get("FLOODWARN_SHARED", ROOT.parent / "shared"))
