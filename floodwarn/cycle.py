@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -432,10 +433,27 @@ def _known(catalog: Any) -> Callable[[str], bool] | None:
     return lambda code: catalog.known(code) is not None
 
 
+#: catalog → (its stations table, forecast point codes): filtering the 1,417-row table costs
+#: ~1 ms, and a cycle asks twice; a reloaded catalog (or stations table) is a new key
+_FP_CODES: weakref.WeakKeyDictionary[Any, tuple[Any, list[str]]] = weakref.WeakKeyDictionary()
+
+
 def _forecast_codes(catalog: Any) -> list[str]:
     if catalog is None:
         return []
-    return [str(c) for c in catalog.forecast_points().index]
+    stations = getattr(catalog, "stations", None)
+    try:
+        hit = _FP_CODES.get(catalog)
+    except TypeError:  # not weak-referenceable / hashable
+        hit = None
+    if hit is not None and stations is not None and hit[0] is stations:
+        return list(hit[1])
+    codes = [str(c) for c in catalog.forecast_points().index]
+    try:
+        _FP_CODES[catalog] = (stations, codes)
+    except TypeError:
+        pass
+    return list(codes)
 
 
 def _long_codes(catalog: Any) -> list[str]:
@@ -488,11 +506,30 @@ def _wide(long: pd.DataFrame, at_s: int) -> pd.DataFrame:
     ok &= (vt % STEP_S == 0) & (vt >= first) & (vt <= at_s)
     if not ok.any():
         return pd.DataFrame(index=index)
-    names = (long["variable"].astype(str) + "_" + long["station"].astype(str)).to_numpy()[ok]
-    codes, uniq = pd.factorize(names, sort=True)
+    codes, uniq = _column_codes(long, ok)
     out = np.full((n, len(uniq)), np.nan)
     out[(vt[ok] - first) // STEP_S, codes] = val[ok]  # one row per key (latest version) upstream
     return pd.DataFrame(out, index=index, columns=[str(u) for u in uniq])
+
+
+def _column_codes(long: pd.DataFrame, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column code per kept row and the sorted ``{variable}_{code}`` names.
+
+    Same result as ``pd.factorize(variable + "_" + station, sort=True)``, but the strings are
+    joined once per distinct (variable, station) pair instead of once per row (~1.4 ms a cycle).
+    """
+    vcodes, vuniq = pd.factorize(long["variable"])
+    scodes, suniq = pd.factorize(long["station"])
+    if (vcodes < 0).any() or (scodes < 0).any():  # a missing label: the plain way
+        names = (long["variable"].astype(str) + "_" + long["station"].astype(str)).to_numpy()[ok]
+        return pd.factorize(names, sort=True)
+    ns = len(suniq)
+    pcodes, puniq = pd.factorize(vcodes[ok].astype(np.int64) * ns + scodes[ok])
+    pnames = np.array([f"{vuniq[p // ns]}_{suniq[p % ns]}" for p in puniq], dtype=object)
+    order = np.argsort(pnames, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank[pcodes], pnames[order]
 
 
 def _freshness(ctx: CycleContext, long: pd.DataFrame, at_s: int) -> pd.DataFrame:
@@ -509,9 +546,21 @@ def _freshness(ctx: CycleContext, long: pd.DataFrame, at_s: int) -> pd.DataFrame
         if ok.any():
             st = long["station"].to_numpy()[ok]
             vt = long["valid_time"].to_numpy(np.int64)[ok]
-            order = np.lexsort((vt, st))
+            # integer codes ranked like the codes themselves: the order of lexsort((vt, st))
+            # without comparing Python strings pair by pair
+            sc, su = pd.factorize(st)
+            if (sc >= 0).all():
+                rank = np.empty(len(su), dtype=np.int64)
+                rank[np.argsort(np.asarray(su, dtype=object), kind="stable")] = np.arange(len(su))
+                key = rank[sc]
+                order = np.lexsort((vt, key))
+                key = key[order]
+                tail = np.append(key[1:] != key[:-1], True)
+            else:
+                order = np.lexsort((vt, st))
+                tail = np.append(st[order][1:] != st[order][:-1], True)
             st, vt = st[order], vt[order]
-            tail = np.append(st[1:] != st[:-1], True)  # last row of each station = its newest
+            # tail: last row of each station = its newest
             last = dict(zip(st[tail].tolist(), vt[tail].tolist(), strict=True))
     lv = np.array([last.get(c, -1) for c in codes], dtype=np.int64)
     have = lv >= 0
@@ -583,7 +632,13 @@ def _has_shadow(registry: Any) -> bool:
 def _model_info(registry: Any, forecasts: pd.DataFrame) -> dict[str, Any]:
     """Which model made each station's forecast (for explainable alerts)."""
     info: dict[str, Any] = {}
-    if len(forecasts):
+    if len(forecasts) and "method" in forecasts and "model_version" in forecasts:
+        # the first row of each station, as drop_duplicates("station") would keep it
+        for code, method, version in zip(forecasts["station"].tolist(), forecasts["method"].tolist(),
+                                         forecasts["model_version"].tolist(), strict=True):
+            if str(code) not in info:
+                info[str(code)] = {"method": method, "model_version": version}
+    elif len(forecasts):
         first = forecasts.drop_duplicates("station")
         for code, method, version in zip(
             first["station"], first.get("method", ""), first.get("model_version", ""), strict=False

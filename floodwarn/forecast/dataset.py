@@ -152,6 +152,10 @@ def to_xarray(wide: pd.DataFrame):  # -> xarray.Dataset
 # --------------------------------------------------------------------------- features
 
 
+#: inputs up to this many values run the rolling kernel on one thread
+_SMALL_ROLLING = 50_000
+
+
 def _rolling_sums(x: np.ndarray, windows: Sequence[int]) -> np.ndarray:
     """Trailing sums over ``windows`` steps for x[series, time] → out[window, series, time].
 
@@ -160,7 +164,21 @@ def _rolling_sums(x: np.ndarray, windows: Sequence[int]) -> np.ndarray:
     """
     from floodwarn.forecast._kernels import rolling_sums
 
-    return rolling_sums(x, windows, min_valid_frac=0.5)
+    if x.size > _SMALL_ROLLING:
+        return rolling_sums(x, windows, min_valid_frac=0.5)
+    # the live cycle's few series × 73 h: waking the parallel kernel's thread team costs ~100×
+    # the work (several ms on a busy host); stations are independent, so one thread gives the
+    # same bits
+    try:
+        import numba
+    except ImportError:  # no kernels either: the NumPy twin runs
+        return rolling_sums(x, windows, min_valid_frac=0.5)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        return rolling_sums(x, windows, min_valid_frac=0.5)
+    finally:
+        numba.set_num_threads(threads)
 
 
 def _ffill(a: pd.DataFrame, limit: int = FFILL_STEPS) -> pd.DataFrame:
@@ -176,10 +194,13 @@ def base_features(wide: pd.DataFrame) -> pd.DataFrame:
     feats: dict[str, np.ndarray] = {}
     present = [c for c in input_columns() if c in wide.columns]
     filled = _ffill(wide[present].astype(np.float64)) if present else None
+    # one 2-D array instead of a pandas column lookup per input (this runs every live cycle)
+    arr = filled.to_numpy(np.float64) if filled is not None else None
+    where = {c: i for i, c in enumerate(filled.columns)} if filled is not None else {}
 
     def col(name: str) -> np.ndarray:
-        if filled is not None and name in filled.columns:
-            return filled[name].to_numpy(np.float64)
+        if arr is not None and name in where:
+            return arr[:, where[name]]
         return np.full(n, np.nan)
 
     def lag(x: np.ndarray, k: int) -> np.ndarray:
@@ -233,7 +254,10 @@ def base_features(wide: pd.DataFrame) -> pd.DataFrame:
     feats["tod_cos"] = np.cos(2 * np.pi * minutes / 1440)
     feats["doy_sin"] = np.sin(2 * np.pi * doy / 365.25)
     feats["doy_cos"] = np.cos(2 * np.pi * doy / 365.25)
-    return pd.DataFrame(feats, index=wide.index).astype(np.float32)
+    out = np.empty((n, len(feats)), dtype=np.float32)
+    for j, v in enumerate(feats.values()):
+        out[:, j] = v  # float64 → float32, the same rounding as DataFrame.astype
+    return pd.DataFrame(out, index=wide.index, columns=list(feats))
 
 
 _BOUNDARY_PREFIXES = ("tototf", "inf", "swl", "ecpc", "tide", "rf_", "tod_", "doy_")

@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
+import weakref
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,9 +29,11 @@ import pandas as pd
 from floodwarn.errors import ModelError
 from floodwarn.forecast import dataset as D
 from floodwarn.forecast.bundle import ForecastBundle
+from floodwarn.forecast.calibrate import apply_offset
 from floodwarn.forecast.fallback import persistence_trend
 from floodwarn.forecast.hydro import METHOD as HYDRO_METHOD
 from floodwarn.forecast.hydro import network_plan, routable, routing_ar1
+from floodwarn.forecast.lgbm import QuantileLGBM
 from floodwarn.times import as_utc, floor_step
 
 log = logging.getLogger(__name__)
@@ -66,12 +71,18 @@ def _window(history: pd.DataFrame, at: datetime) -> pd.DataFrame:
 
 def _stale(win: pd.DataFrame, cols: list[str]) -> list[str]:
     """Inputs whose newest value is older than the carry-forward limit at the last row."""
+    return _stale_from(_tail_finite(win), cols)
+
+
+def _tail_finite(win: pd.DataFrame) -> dict[str, bool]:
+    """For each column: any finite value in the last FFILL_STEPS + 1 rows (once per cycle)."""
     tail = win.iloc[-(D.FFILL_STEPS + 1):]
-    out = []
-    for c in cols:
-        if c not in tail.columns or not np.isfinite(tail[c].to_numpy(np.float64)).any():
-            out.append(c)
-    return out
+    ok = np.isfinite(tail.to_numpy(np.float64)).any(axis=0) if tail.shape[1] else []
+    return dict(zip(tail.columns, (bool(v) for v in ok), strict=True))
+
+
+def _stale_from(finite: dict[str, bool], cols: list[str]) -> list[str]:
+    return [c for c in cols if not finite.get(c, False)]
 
 
 def _raw_inputs(mode: str) -> list[str]:
@@ -79,24 +90,46 @@ def _raw_inputs(mode: str) -> list[str]:
     return [c for c in cols if not c.startswith(("wl_", "fw_"))] if mode == "sim" else cols
 
 
+#: catalog → (its stations table, forecast point codes); see floodwarn.cycle._forecast_codes
+_FP_CODES: weakref.WeakKeyDictionary[Any, tuple[Any, frozenset[str]]] = weakref.WeakKeyDictionary()
+
+
 def _forecast_point_codes(catalog: object) -> set[str]:
     if catalog is None:
         return set()
+    stations = getattr(catalog, "stations", None)
+    try:
+        hit = _FP_CODES.get(catalog)
+    except TypeError:
+        hit = None
+    if hit is not None and stations is not None and hit[0] is stations:
+        return set(hit[1])
     fp = catalog.forecast_points()  # type: ignore[attr-defined]
-    return {str(c) for c in fp.index}
+    codes = frozenset(str(c) for c in fp.index)
+    try:
+        _FP_CODES[catalog] = (stations, codes)
+    except TypeError:
+        pass
+    return set(codes)
 
 
 def _model_rows(bundle: ForecastBundle, feats: pd.DataFrame, win: pd.DataFrame, station: str,
-                issued: pd.Timestamp, extra_flags: list[str]) -> list[dict]:
-    last = feats.iloc[-1]
-    own_now = last.get(f"wl_{station}", np.nan)
+                issued: pd.Timestamp, extra_flags: list[str],
+                prep: tuple[dict[str, int], np.ndarray, dict[str, bool]] | None = None) -> list[dict]:
+    """``prep``: (feature column → position, last feature row, :func:`_tail_finite` of ``win``),
+    built once per cycle by the caller; derived here when absent."""
+    if prep is None:
+        prep = _prep(feats, win)
+    pos, last, finite = prep
+    i_own = pos.get(f"wl_{station}")
+    own_now = last[i_own] if i_own is not None else np.nan
     mode = "own" if np.isfinite(own_now) and bundle.has(station, "own") else "sim"
     if not bundle.has(station, mode):
         return []
     flags = list(extra_flags)
     if mode == "sim":
         flags.append("own-gauge-missing")
-    stale = _stale(win, _raw_inputs(mode))
+    stale = _stale_from(finite, _raw_inputs(mode))
     if mode == "own":
         stale = [c for c in stale if c != f"wl_{station}"]
     if mode == "sim" and f"tototf_{D.DAM}" in stale:
@@ -104,18 +137,101 @@ def _model_rows(bundle: ForecastBundle, feats: pd.DataFrame, win: pd.DataFrame, 
     flags += [f"stale-input:{c}" for c in stale]
     names = bundle.features(station, mode)
     long_windows = [f"tototf_m{max(D.DAM_MEANS_MIN)}", f"rf_mean_s{max(D.RAIN_SUMS_MIN)}"]
-    if any(c in names and not np.isfinite(last[c]) for c in long_windows):
+    if any(c in names and not np.isfinite(last[pos[c]]) for c in long_windows):
         flags.append("short-history")  # under half of the 3-day windows available
-    x = last[names].to_numpy(np.float32)[None, :]
+    x = last[[pos[c] for c in names]].astype(np.float32)[None, :]
     base = float(own_now) if mode == "own" else 0.0
     method = "lgbm" if mode == "own" else "lgbm-sim"
+    fl = ",".join(flags)
     rows = []
     for h in bundle.horizons:
-        q = bundle.estimators[(station, mode, h)].predict_quantiles(x)[0] + base
+        q = _predict_row(bundle.estimators[(station, mode, h)], x)[0] + base
         rows.append({"station": station, "issued_at": issued, "lead_min": h, "q05": q[0],
                      "q50": q[1], "q95": q[2], "method": method, "model_version": bundle.version,
-                     "flags": ",".join(flags)})
+                     "flags": fl})
     return rows
+
+
+class _RowPredictor:
+    """LightGBM's single-row fast path for one booster: the prediction config is parsed once.
+
+    ``Booster.predict`` on one row spends most of its ~80 µs building a predictor and parsing
+    the parameter string; the live cycle makes 84 such calls. Same trees, same iteration
+    limit, same ``num_threads=1`` parameter as :meth:`QuantileLGBM._raw` → the same doubles.
+    """
+
+    def __init__(self, booster: Any) -> None:
+        import ctypes
+
+        from lightgbm import basic
+
+        self._lib = basic._LIB
+        self._handle = ctypes.c_void_p()
+        self._ncol = booster.num_feature()
+        # Booster.predict's defaults: start 0, best iteration (-1 = all) for a start <= 0
+        self._lib.LGBM_BoosterPredictForMatSingleRowFastInit(
+            booster._handle, ctypes.c_int(basic._C_API_PREDICT_NORMAL), ctypes.c_int(0),
+            ctypes.c_int(booster.best_iteration), ctypes.c_int(basic._C_API_DTYPE_FLOAT32),
+            ctypes.c_int32(self._ncol), basic._c_str(basic._param_dict_to_str({"num_threads": 1})),
+            ctypes.byref(self._handle))
+        if not self._handle.value:
+            raise RuntimeError("LGBM_BoosterPredictForMatSingleRowFastInit failed")
+        self._booster = booster  # the fast config points into it: keep it alive as long
+        self._out = np.empty(1, dtype=np.float64)
+        self._len = ctypes.c_int64(0)
+        self._c_len = ctypes.byref(self._len)
+        self._c_out = self._out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
+        self._ctypes = ctypes
+
+    def __call__(self, row_ptr: Any) -> float:
+        """``row_ptr``: ``c_void_p`` to ``ncol`` contiguous float32 values."""
+        ret = self._lib.LGBM_BoosterPredictForMatSingleRowFast(
+            self._handle, row_ptr, self._c_len, self._c_out)
+        if ret != 0 or self._len.value != 1:
+            raise RuntimeError("LGBM_BoosterPredictForMatSingleRowFast failed")
+        return float(self._out[0])
+
+    def __del__(self) -> None:
+        handle = getattr(self, "_handle", None)
+        if handle is not None and handle.value:
+            self._lib.LGBM_FastConfigFree(handle)
+            handle.value = None
+
+
+_ROW_LOCK = threading.Lock()
+#: estimator → its three row predictors (dropped with the estimator when a bundle is unloaded)
+_ROW_PREDICTORS: weakref.WeakKeyDictionary[Any, list[_RowPredictor] | None] = weakref.WeakKeyDictionary()
+
+
+def _predict_row(est: Any, x: np.ndarray) -> np.ndarray:
+    """``est.predict_quantiles(x)`` for one float32 row, through LightGBM's single-row fast path
+    when ``est`` is a :class:`~floodwarn.forecast.lgbm.QuantileLGBM` (identical numbers)."""
+    try:
+        fast = _ROW_PREDICTORS[est]
+    except (KeyError, TypeError):
+        fast = None
+        if type(est) is QuantileLGBM and hasattr(est, "boosters_"):
+            try:
+                fast = [_RowPredictor(b) for b in est.boosters_]
+            except Exception:  # noqa: BLE001 - any LightGBM build without the fast API
+                log.debug("single-row fast path unavailable, using Booster.predict", exc_info=True)
+                fast = None
+        try:
+            _ROW_PREDICTORS[est] = fast
+        except TypeError:
+            pass
+    if fast is None or x.shape != (1, est.n_features_in_) or any(f._ncol != x.shape[1] for f in fast):
+        return est.predict_quantiles(x)
+    row = np.ascontiguousarray(x[0], dtype=np.float32)
+    ptr = row.ctypes.data_as(fast[0]._ctypes.c_void_p)  # ``row`` stays alive until the end
+    with _ROW_LOCK:  # the predictors' output buffers are shared: one caller at a time
+        raw = np.array([[f(ptr) for f in fast]], dtype=np.float64)
+    return apply_offset(raw, getattr(est, "offset_", 0.0))
+
+
+def _prep(feats: pd.DataFrame, win: pd.DataFrame) -> tuple[dict[str, int], np.ndarray, dict[str, bool]]:
+    pos = {c: i for i, c in enumerate(feats.columns)}
+    return pos, feats.to_numpy(np.float32)[-1], _tail_finite(win)
 
 
 def forecast_cycle(
@@ -163,8 +279,9 @@ def _one_bundle(bundle: ForecastBundle | None, win: pd.DataFrame, catalog: objec
     done: set[str] = set()
     if model_st:
         feats = D.base_features(win.iloc[-WINDOW_STEPS:])
+        prep = _prep(feats, win)
         for st in sorted(model_st):
-            r = _model_rows(bundle, feats, win, st, issued, extra)  # type: ignore[arg-type]
+            r = _model_rows(bundle, feats, win, st, issued, extra, prep)  # type: ignore[arg-type]
             if r:
                 rows += r
                 done.add(st)

@@ -116,3 +116,18 @@ def test_223_points_well_under_a_second(history: pd.DataFrame, tiny_models: Path
     elapsed = time.perf_counter() - t0
     assert df["station"].nunique() == 221
     assert elapsed < 0.5, elapsed
+
+
+def test_single_row_fast_path_equals_predict_quantiles() -> None:
+    """The cycle's LightGBM single-row path must give exactly the estimator's own numbers
+    (guards against a LightGBM upgrade changing the fast path)."""
+    from floodwarn.config import project_root
+    from floodwarn.forecast.predict import _ROW_PREDICTORS, _predict_row
+    from floodwarn.forecast.registry import ModelRegistry
+
+    bundle = ModelRegistry(project_root() / "models").load_promoted()
+    rng = np.random.default_rng(7)
+    for est in list(bundle.estimators.values())[:12]:
+        x = rng.normal(size=(1, est.n_features_in_)).astype(np.float32)
+        np.testing.assert_array_equal(_predict_row(est, x), est.predict_quantiles(x))
+        assert _ROW_PREDICTORS[est] is not None  # the fast path was really taken
