@@ -162,28 +162,8 @@ class _Stage:
 
 
 # ---------------------------------------------------------------------------------------------
-# optional stages: imported lazily, a missing module means "skipped", never a crash
-
-
-def _optional(module: str, attr: str) -> Any:
-    import importlib
-
-    try:
-        mod = importlib.import_module(module)
-    except ImportError as err:
-        return _Missing(f"{module} not available ({err})")
-    obj = getattr(mod, attr, None)
-    if obj is None:
-        return _Missing(f"{module}.{attr} not available")
-    return obj
-
-
-@dataclass(frozen=True)
-class _Missing:
-    reason: str
-
-    def __bool__(self) -> bool:
-        return False
+# stage modules are imported inside the stages (lazily: importing the cycle must not load
+# LightGBM); a stage that raises is recorded as failed and the cycle degrades
 
 
 def _record_metrics(metrics: Any, report: CycleReport, ingested: IngestCounts, fc: pd.DataFrame) -> None:
@@ -280,10 +260,9 @@ def run_cycle(at: datetime, ctx: CycleContext) -> CycleReport:
         st.counts["as_of"] = from_epoch(cutoff_s).isoformat()
     st = stage("qc")
     with st.run():
-        apply_qc = _optional("floodwarn.qc", "apply_qc")
-        if not apply_qc:
-            st.skip(apply_qc.reason)
-        elif len(long):
+        from floodwarn.qc import apply_qc
+
+        if len(long):
             before = long["qc"].to_numpy(copy=True)
             long = apply_qc(long)
             new = (long["qc"].to_numpy() & ~before) != 0
@@ -314,14 +293,13 @@ def run_cycle(at: datetime, ctx: CycleContext) -> CycleReport:
     model_info: dict[str, Any] = {}
     st = stage("forecast")
     with st.run():
-        forecast_cycle = _optional("floodwarn.forecast.predict", "forecast_cycle")
         if st.skipped:
             pass
-        elif not forecast_cycle:
-            st.skip(forecast_cycle.reason)
         elif ctx.catalog is None:
             st.skip("no station catalog")
         else:
+            from floodwarn.forecast.predict import forecast_cycle
+
             registry = ctx.registry
             if registry is not None and hasattr(registry, "changed") and registry.changed():
                 promoted = getattr(registry, "promoted", lambda: None)()
@@ -343,14 +321,13 @@ def run_cycle(at: datetime, ctx: CycleContext) -> CycleReport:
     result = None
     st = stage("warn")
     with st.run():
-        evaluate = _optional("floodwarn.warn.engine", "evaluate")
         if st.skipped:
             pass
-        elif not evaluate:
-            st.skip(evaluate.reason)
         elif ctx.catalog is None:
             st.skip("no station catalog")
         else:
+            from floodwarn.warn.engine import evaluate
+
             observed = _observed_stage(long)
             result = evaluate(
                 store, ctx.catalog, at, observed, forecasts, settings.warn, freshness, model_info,
@@ -376,21 +353,13 @@ def run_cycle(at: datetime, ctx: CycleContext) -> CycleReport:
             st.skip("no products directory")
         elif ctx.catalog is None:
             st.skip("no station catalog")
-        elif not _optional("floodwarn.products.geojson", "warnings_geojson") and not _optional(
-            "floodwarn.products.cap", "cap_xml"
-        ):
-            st.skip("floodwarn.products not available")
         else:
             st.counts.update(write_products(ctx, result))
 
     # 7. outbox -----------------------------------------------------------------------------
     st = stage("outbox")
     with st.run():
-        backlog = _outbox_backlog(store)
-        if backlog is None:
-            st.skip("floodwarn.dispatch.outbox not available")
-        else:
-            st.counts["backlog"] = backlog
+        st.counts["backlog"] = _outbox_backlog(store)
 
     # degraded: a stage failed, a feed failed, or not one forecast point has fresh data
     status = "degraded" if any(f.startswith(("stage_failed", "feed_error")) for f in flags) else "ok"
@@ -662,11 +631,10 @@ def _levels_count(states: Any) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def _outbox_backlog(store: Any) -> int | None:
-    """Undelivered webhook deliveries (None while the dispatch stage does not exist)."""
-    backlog = _optional("floodwarn.dispatch.outbox", "backlog")
-    if not backlog:
-        return None
+def _outbox_backlog(store: Any) -> int:
+    """Undelivered webhook deliveries."""
+    from floodwarn.dispatch.outbox import backlog
+
     counts = backlog(store)
     return int(counts.get("pending", 0)) + int(counts.get("sending", 0))
 
@@ -681,15 +649,16 @@ def write_products(ctx: CycleContext, result: Any) -> dict[str, int]:
     out = Path(ctx.products_dir)  # type: ignore[arg-type]
     out.mkdir(parents=True, exist_ok=True)
     counts = {"geojson": 0, "cap": 0}
-    warnings_geojson = _optional("floodwarn.products.geojson", "warnings_geojson")
-    if warnings_geojson and ctx.geojson_each_cycle:
+    from floodwarn.products.cap import cap_xml
+    from floodwarn.products.geojson import warnings_geojson
+
+    if ctx.geojson_each_cycle:
         doc = warnings_geojson(ctx.store, ctx.catalog)
         text = doc if isinstance(doc, str | bytes) else json.dumps(doc, ensure_ascii=False, sort_keys=True, indent=1)
         atomic_write(out / "warnings.geojson", text)
         counts["geojson"] = 1
-    cap_xml = _optional("floodwarn.products.cap", "cap_xml")
     events = list(getattr(result, "events", []) or []) if result is not None else []
-    if cap_xml and events:
+    if events:
         (out / "alerts").mkdir(exist_ok=True)
         for ev in events:
             xml = cap_xml(ev, ctx.catalog)
@@ -734,27 +703,23 @@ def previous_cycle(at: datetime, interval_min: int = 10) -> datetime:
 
 def load_catalog_or_none(settings: Any) -> Any:
     """The station catalog, or None while ``stations/`` is not built (cycle stages then skip)."""
+    from floodwarn.catalog import load_catalog
     from floodwarn.config import stations_dir
 
-    load = _optional("floodwarn.catalog", "load_catalog")
-    if not load:
-        log.warning("no station catalog: %s", load.reason)
-        return None
     d = stations_dir(settings)
     if not (d / "waterlevel.csv").exists():
         log.warning("no station catalog in %s: forecast and warn stages are skipped", d)
         return None
-    return load(d)
+    return load_catalog(d)
 
 
 def load_registry(models: Path | str | None, version: str | None = None) -> Any:
     """The model registry with its promoted (or the pinned ``version``) models loaded."""
-    registry_cls = _optional("floodwarn.forecast.registry", "ModelRegistry")
-    if not registry_cls or models is None:
-        if not registry_cls:
-            log.warning("no model registry: %s", registry_cls.reason)
+    from floodwarn.forecast.registry import ModelRegistry
+
+    if models is None:
         return None
-    reg = registry_cls(Path(models), pin=version)
+    reg = ModelRegistry(Path(models), pin=version)
     try:
         reg.load_promoted()
     except Exception as err:  # noqa: BLE001 - forecasts fall back to the hydrological method
@@ -763,9 +728,10 @@ def load_registry(models: Path | str | None, version: str | None = None) -> Any:
 
 
 def load_metrics() -> Any:
-    """The process's Prometheus metrics (None if the metrics module is not there)."""
-    metrics = _optional("floodwarn.metrics", "METRICS")
-    return metrics if metrics else None
+    """The process's Prometheus metrics."""
+    from floodwarn.metrics import METRICS
+
+    return METRICS
 
 
 def make_context(

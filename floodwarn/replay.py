@@ -302,19 +302,17 @@ def write_outputs(ctx: CycleContext, out: Path) -> int:
     fc = fc.sort_values(["station", "issued_at", "lead_min"]).reset_index(drop=True)
     fc.to_parquet(out / FORECAST_FILE, index=False)
     if ctx.catalog is not None:
-        from floodwarn.cycle import _optional
+        from floodwarn.products.geojson import warnings_geojson
 
-        warnings_geojson = _optional("floodwarn.products.geojson", "warnings_geojson")
-        if warnings_geojson:
-            try:
-                doc = warnings_geojson(store, ctx.catalog)
-            except Exception:  # noqa: BLE001 - the other outputs are still worth writing
-                log.exception("replay: warnings.geojson not written")
-            else:
-                text = doc if isinstance(doc, str | bytes) else json.dumps(
-                    doc, ensure_ascii=False, sort_keys=True, indent=1
-                )
-                atomic_write(out / WARNINGS_FILE, text)
+        try:
+            doc = warnings_geojson(store, ctx.catalog)
+        except Exception:  # noqa: BLE001 - the other outputs are still worth writing
+            log.exception("replay: warnings.geojson not written")
+        else:
+            text = doc if isinstance(doc, str | bytes) else json.dumps(
+                doc, ensure_ascii=False, sort_keys=True, indent=1
+            )
+            atomic_write(out / WARNINGS_FILE, text)
     lines = lifecycle_lines(store)
     atomic_write(out / ALERTS_LOG, "".join(json.dumps(d, ensure_ascii=False, sort_keys=True, default=str) + "\n" for d in lines))
     return len(fc)
@@ -322,11 +320,8 @@ def write_outputs(ctx: CycleContext, out: Path) -> int:
 
 def lifecycle_lines(store: Any) -> list[dict[str, Any]]:
     """The warning lifecycle log (one dict per transition), oldest first."""
-    from floodwarn.cycle import _optional
+    from floodwarn.warn.lifecycle import history
 
-    history = _optional("floodwarn.warn.lifecycle", "history")
-    if not history:
-        return []
     rows = history(store)
     if isinstance(rows, pd.DataFrame):
         rows = rows.to_dict("records")

@@ -51,7 +51,7 @@ def demo_archive() -> Path:
 
 def run(args: argparse.Namespace, settings: Any) -> int:
     from floodwarn.commands.serve import start_api
-    from floodwarn.cycle import _optional, load_catalog_or_none, load_metrics
+    from floodwarn.cycle import load_catalog_or_none, load_metrics
     from floodwarn.feeds.archive import read_archive
     from floodwarn.replay import replay
     from floodwarn.store import open_store
@@ -77,11 +77,10 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     archive = demo_archive()
     extra = []
     if catalog is not None and not args.no_synthetic:
-        synthetic = _optional("floodwarn.feeds.synthetic", "SyntheticFeed")
-        if synthetic:
-            covered = sorted(set(read_archive(archive).obs["station"]))
-            extra.append(synthetic(catalog.forecast_points(), exclude=covered,
-                                   first_poll_span_s=26 * 3600))
+        from floodwarn.feeds.synthetic import SyntheticFeed
+
+        covered = sorted(set(read_archive(archive).obs["station"]))
+        extra.append(SyntheticFeed(catalog.forecast_points(), exclude=covered, first_poll_span_s=26 * 3600))
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -101,13 +100,8 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         return sim["now"]
 
     server = start_api(settings, shared, "127.0.0.1", port, clock=clock)
-    url = f"http://127.0.0.1:{port}/"
-    if server is not None and getattr(server, "bound_port", None):
-        url = f"http://127.0.0.1:{server.bound_port}/"
-    if server is not None:
-        sys.stdout.write(f"floodwarn demo: dashboard and API at {url}\n")
-    else:
-        sys.stdout.write(f"floodwarn demo: HTTP API not available yet (would be {url})\n")
+    url = f"http://127.0.0.1:{server.bound_port or port}/"
+    sys.stdout.write(f"floodwarn demo: dashboard and API at {url}\n")
     sys.stdout.write(
         f"  replaying the August 2020 Han River flood ({'+ synthetic points, ' if extra else ''}"
         f"speed ×{args.speed:g}); store and products in {work}; Ctrl-C to stop\n"
@@ -122,7 +116,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         )
         sys.stdout.write(result.summary())
         sys.stdout.flush()
-        if args.cycles is None and not stop.is_set() and server is not None:
+        if args.cycles is None and not stop.is_set():
             sys.stdout.write(f"replay finished; still serving {url} — Ctrl-C to exit\n")
             sys.stdout.flush()
             while not stop.wait(0.5):
@@ -130,8 +124,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-        if server is not None:
-            server.stop()
+        server.stop()
         store.close()
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

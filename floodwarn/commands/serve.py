@@ -98,22 +98,16 @@ def run(args: argparse.Namespace, settings: Any) -> int:
 
 
 def start_services(args: argparse.Namespace, settings: Any, ctx: Any) -> list[Any]:
-    """The HTTP API and the delivery worker, when those modules exist (each is optional)."""
-    from floodwarn.cycle import _optional
+    """The HTTP API and the delivery worker (unless switched off by ``--no-api``/``--no-worker``)."""
+    from floodwarn.dispatch.worker import DeliveryWorker
 
     services: list[Any] = []
     if not args.no_worker:
-        worker_cls = _optional("floodwarn.dispatch.worker", "DeliveryWorker")
-        if worker_cls:
-            worker = worker_cls(ctx.store, settings.dispatch)
-            worker.start()
-            services.append(worker)
-        else:
-            log.warning("webhook delivery not started: %s", worker_cls.reason)
+        worker = DeliveryWorker(ctx.store, settings.dispatch)
+        worker.start()
+        services.append(worker)
     if not args.no_api:
-        server = start_api(settings, ctx, args.host, args.port, clock=_daemon_clock(args))
-        if server is not None:
-            services.append(server)
+        services.append(start_api(settings, ctx, args.host, args.port, clock=_daemon_clock(args)))
     return services
 
 
@@ -127,16 +121,11 @@ def _daemon_clock(args: argparse.Namespace) -> Any:
 
 
 def start_api(settings: Any, ctx: Any, host: str | None, port: int | None, clock: Any = None) -> Any:
-    """Start the HTTP API on the context's store (None when the API modules are missing)."""
-    from floodwarn.cycle import _optional
+    """Start the HTTP API on the context's store."""
+    from floodwarn.api.app import create_app
+    from floodwarn.api.server import ApiServer
 
-    create_app = _optional("floodwarn.api.app", "create_app")
-    server_cls = _optional("floodwarn.api.server", "ApiServer")
-    if not create_app or not server_cls:
-        missing = create_app if not create_app else server_cls
-        log.warning("HTTP API not started: %s", missing.reason)
-        return None
     app = create_app(settings, ctx.store, ctx.catalog, ctx.metrics, **({"clock": clock} if clock else {}))
-    server = server_cls(app, host or settings.api.host, port if port is not None else settings.api.port)
+    server = ApiServer(app, host or settings.api.host, port if port is not None else settings.api.port)
     server.start()
     return server
