@@ -173,7 +173,7 @@ class DeliveryWorker:
             "Content-Type": "application/json",
             "User-Agent": self.user_agent,
             IDEMPOTENCY_HEADER: c.idem_key,
-            SIGNATURE_HEADER: sign(body, c.secret or self.cfg.hmac_secret),
+            SIGNATURE_HEADER: sign(body, c.secret or self.cfg.hmac_secret, now),
             TIMESTAMP_HEADER: str(now),
             "X-Floodwarn-Event": c.event_id,
             "X-Floodwarn-Kind": c.kind,

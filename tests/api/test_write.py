@@ -233,7 +233,8 @@ def test_manual_warning_reaches_a_subscriber(client, auth, store, settings, cloc
         stats = DeliveryWorker(store, settings.dispatch, seed=1).run_once(clock())
         assert stats.delivered == 1
         ((headers, body),) = _Hook.received
-        assert verify(body, sub["secret"], headers["X-Floodwarn-Signature"])
+        ts = headers["X-Floodwarn-Timestamp"]
+        assert verify(body, sub["secret"], headers["X-Floodwarn-Signature"], ts, now=float(ts))
         doc = json.loads(body)
         assert doc["event_id"] == high["id"] != low["id"] and doc["payload"]["level"] == 3
     finally:

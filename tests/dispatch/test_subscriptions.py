@@ -15,12 +15,27 @@ SEOUL = {"type": "Polygon", "coordinates": [[[126.8, 37.45], [127.2, 37.45], [12
 
 def test_signature_round_trip_and_tamper():
     body = b'{"a": 1}'
-    header = sign(body, "s3cret")
+    ts = 1_700_000_000
+    header = sign(body, "s3cret", ts)
     assert header.startswith("sha256=") and len(header) == 7 + 64
-    assert verify(body, "s3cret", header)
-    assert not verify(body + b" ", "s3cret", header)
-    assert not verify(body, "other", header)
-    assert not verify(body, "s3cret", None)
+    assert verify(body, "s3cret", header, str(ts), now=ts + 10)
+    assert not verify(body + b" ", "s3cret", header, str(ts), now=ts)
+    assert not verify(body, "other", header, str(ts), now=ts)
+    assert not verify(body, "s3cret", None, str(ts), now=ts)
+    assert not verify(body, "s3cret", header, None, now=ts)
+    assert not verify(body, "s3cret", header, "soon", now=ts)
+
+
+def test_signature_binds_the_timestamp_and_refuses_old_requests():
+    body = b'{"a": 1}'
+    ts = 1_700_000_000
+    header = sign(body, "s3cret", ts)
+    # a captured request replayed later with a fresh timestamp no longer verifies
+    assert not verify(body, "s3cret", header, str(ts + 3600), now=ts + 3600)
+    # the original timestamp is refused once it is older than the tolerance
+    assert verify(body, "s3cret", header, str(ts), now=ts + 299)
+    assert not verify(body, "s3cret", header, str(ts), now=ts + 301)
+    assert not verify(body, "s3cret", header, str(ts), now=ts - 301)  # from the future
     assert tokens_equal("abc", "abc") and not tokens_equal("abc", "abd")
 
 
