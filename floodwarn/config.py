@@ -63,8 +63,18 @@ class ApiConfig:
 
 @dataclass(frozen=True)
 class WarnConfig:
-    #: warn on a forecast when P(stage ≥ threshold) ≥ this (0.6: see docs/warnings.md)
-    exceedance_p: float = 0.6
+    #: warn on a forecast crossing within ``imminent_min`` when P(stage ≥ threshold) ≥ this ...
+    exceedance_p: float = 0.55
+    #: ... rising linearly to this at ``horizon_min`` for far-off crossings (None: constant);
+    #: crossings within ``imminent_min`` use ``exceedance_p`` (docs/warnings.md, rule A)
+    exceedance_p_far: float | None = 0.65
+    #: a forecast crossing this close needs neither the higher probability nor confirmation
+    imminent_min: int = 60
+    #: a level reached only by a forecast crossing beyond ``imminent_min`` is issued when this
+    #: many consecutive forecasts (cycles) supported it; 1 = at once (docs/warnings.md, rule B)
+    confirm_cycles: int = 2
+    #: a level once issued is not lowered before it has been in force this long (rule D)
+    min_warned_min: int = 60
     margin_m: float = 0.1
     dwell_cycles: int = 3
     horizon_min: int = 360

@@ -19,6 +19,8 @@ Warning skill, per station and threshold level k (관심 attwl, 주의보 wrnwl,
   :data:`FA_GRACE_H` after its end.
 - POD = hits / events, FAR = false alarms / warned intervals, CSI = hits / (hits + misses + FA).
 - **flapping**: per warning episode, the number of downgrade-then-re-upgrade sequences.
+- **shortest warned span** per level (minutes): a warning too short to act on (see the minimum
+  warned duration in ``docs/warnings.md``) shows here even when it is not a false alarm.
 - an event already in progress at the first observation of the replay is not counted (its
   crossing happened before the replay could warn of it).
 
@@ -64,7 +66,7 @@ class HindcastResult:
                 lines.append(
                     f"{scope:<15} {lvl:<6} events {s['events']:>3}  POD {_f(s['pod'])}  FAR {_f(s['far'])}  "
                     f"CSI {_f(s['csi'])}  median lead {_f(s['median_lead_min'], 0)} min  "
-                    f"max flaps/event {s['max_flaps']}"
+                    f"max flaps/event {s['max_flaps']}  shortest span {_f(s.get('shortest_span_min'), 0)} min"
                 )
         lines.append(f"report: {self.out_dir / 'report.md'}")
         return "\n".join(lines) + "\n"
@@ -267,6 +269,8 @@ def summarise(events: pd.DataFrame, warnings: pd.DataFrame) -> dict[str, Any]:
                 "csi": hits / (hits + (n_ev - hits) + fa) if (n_ev + fa) else float("nan"),
                 "median_lead_min": float(leads.median()) if len(leads) else float("nan"),
                 "max_flaps": int(e["flaps"].max()) if len(e) else 0,
+                "shortest_span_min": float((w["stop"] - w["start"]).dt.total_seconds().min() / 60)
+                if len(w) else float("nan"),
             }
         out["levels"][scope] = by
     return out

@@ -58,6 +58,7 @@ def test_hit_with_lead_miss_and_false_alarm() -> None:
     assert (s["events"], s["hits"], s["false_alarms"]) == (2, 1, 1)
     assert s["pod"] == 0.5 and s["far"] == 0.5 and s["csi"] == pytest.approx(1 / 3)
     assert s["median_lead_min"] == 120
+    assert s["shortest_span_min"] == 60  # C's 관심 from +30 to +90 min
 
 
 def test_a_dip_below_the_line_is_one_event_not_two() -> None:

@@ -1,15 +1,21 @@
 """The warning engine: one cycle of levels, hysteresis and lifecycle messages.
 
-For every forecast point (and every impact asset) the engine computes one *decision value*
-per cycle and feeds it to the shared hysteresis kernel:
+For every forecast point (and every impact asset) the engine computes two values per cycle
+(see :mod:`floodwarn.warn.rules` and ``docs/warnings.md``):
 
-``value = max(latest observed stage, highest point of the decision trajectory within the
-horizon)``
+- what may **raise** the level: ``max(latest observed stage, decision trajectory within
+  imminent_min, lowest decision peak of the last confirm_cycles forecasts)``;
+- what **holds** it: ``max(latest observed stage, highest point of the decision trajectory
+  within the horizon)``,
 
-where the decision trajectory is the (1 − p)-quantile of the forecast (q50 for the default
-p = 0.5; see :mod:`floodwarn.warn.levels`). So "observed ≥ threshold" fires at once, and so
-does "forecast crosses the threshold within ``horizon_min`` with P(exceed) ≥ p"; downgrades
-and cancels wait until the value stays below threshold − margin for ``dwell_cycles`` cycles.
+where the decision trajectory is, at every lead τ, the (1 − p(τ))-quantile of the forecast, with
+the required probability p(τ) rising from ``exceedance_p`` (imminent) to ``exceedance_p_far``
+(at the horizon). :func:`floodwarn.warn.rules.gated_value` combines them into the one value fed
+to the shared hysteresis kernel. So "observed ≥ threshold" fires at once, and so does an
+imminent forecast crossing; a farther one fires once ``confirm_cycles`` consecutive forecasts
+showed it with P(exceed) ≥ p(τ); downgrades and cancels wait until the hold value stays below
+threshold − margin for ``dwell_cycles`` cycles. Confirmation reads the previous cycles'
+forecasts from the store (``run_cycle`` saves them before it warns).
 The kernel state (level, count below, level to fall to) is kept in ``warn_state``, so a
 restarted daemon carries on where it stopped.
 
@@ -67,7 +73,6 @@ from floodwarn.warn.levels import (
     exceedance_probability,
     first_crossing,
     hysteresis_step,
-    quantile_trajectory,
     threshold_vector,
 )
 from floodwarn.warn.lifecycle import (
@@ -78,6 +83,7 @@ from floodwarn.warn.lifecycle import (
     load_states,
     write_event,
 )
+from floodwarn.warn.rules import decision_trajectory, gated_value, held_step, required_probability
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +110,9 @@ class StationInputs:
     observed_value: float | None = None
     observed_time: int | None = None
     decision_peak: float | None = None  # highest decision-trajectory value within the horizon
+    imminent_peak: float | None = None  # ... within ``imminent_min`` (needs no confirmation)
+    confirmed_peak: float | None = None  # lowest decision peak of the last ``confirm_cycles`` forecasts
+    confirm_cycles: int = 1
     forecast_peak: float | None = None  # highest q50 within the horizon
     forecast_peak_time: int | None = None
     time_to: dict[str, float | None] = field(default_factory=dict)
@@ -120,8 +129,15 @@ class StationInputs:
 
     @property
     def value(self) -> float:
-        """The decision value fed to the hysteresis kernel (NaN: no usable data)."""
+        """What holds a level: max(observed, current decision peak) (NaN: no usable data)."""
         vals = [v for v in (self.observed_value, self.decision_peak) if v is not None and math.isfinite(v)]
+        return max(vals) if vals else math.nan
+
+    @property
+    def rise_value(self) -> float:
+        """What may raise a level: observed, imminent forecast or confirmed forecast (rules B–C)."""
+        conf = self.confirmed_peak if self.confirm_cycles > 1 else self.decision_peak
+        vals = [v for v in (self.observed_value, self.imminent_peak, conf) if v is not None and math.isfinite(v)]
         return max(vals) if vals else math.nan
 
     @property
@@ -271,7 +287,9 @@ def station_inputs(
     """Observed value, forecast peak, time to each threshold and P(exceed) per station.
 
     Pure (no store): the same function serves the engine and anyone explaining an alert.
-    Observations count if they arrived by ``as_of`` (epoch s; default ``t``).
+    Observations count if they arrived by ``as_of`` (epoch s; default ``t``). With
+    ``confirm_cycles > 1``, ``confirmed_peak`` is left None here: :func:`evaluate` fills it
+    from the earlier cycles' forecasts in the store.
     """
     table = threshold_table(catalog, settings.overrides)
     obs = _latest_observed(observed, t, t if as_of is None else int(as_of))
@@ -293,7 +311,6 @@ def _inputs(
 ) -> dict[str, StationInputs]:
     if not stations:
         return {}
-    q = decision_quantile(settings.exceedance_p)
     thr = {s: table.dicts[s] for s in stations}
     # one matrix for the kernel: column 0 is the observation at lead 0, then the forecast leads
     rels = [groups[s]["rel"] for s in stations if s in groups]
@@ -307,7 +324,7 @@ def _inputs(
             traj[i, 0] = o[0]
         g = groups.get(s)
         if g is not None:
-            d = quantile_trajectory(g["q05"], g["q50"], g["q95"], q)
+            d = decision_trajectory(g["q05"], g["q50"], g["q95"], g["rel"], settings)
             decision[s] = d
             traj[i, np.searchsorted(leads, g["rel"])] = d
     crossing = first_crossing(traj, leads, thr_mat)
@@ -330,7 +347,7 @@ def _inputs(
         else:
             flags.append("observed_missing")
         g = groups.get(s)
-        peak = peak_t = dpeak = None
+        peak = peak_t = dpeak = ipeak = None
         version = method = None
         probs: dict[str, float | None] = {}
         if g is not None:
@@ -338,6 +355,8 @@ def _inputs(
             k = int(np.nanargmax(q50))
             peak, peak_t = float(q50[k]), int(t + round(float(g["rel"][k]) * 60))
             dpeak = float(np.nanmax(decision[s]))
+            near = g["rel"] <= float(settings.imminent_min)
+            ipeak = float(np.nanmax(decision[s][near])) if near.any() else None
             for key, v in thr[s].items():
                 if v:
                     p = exceedance_probability(g["q05"], q50, g["q95"], v)
@@ -362,6 +381,8 @@ def _inputs(
         sel = ~np.isnan(traj[i])
         out[s] = StationInputs(
             station=s, thresholds=thr[s], observed_value=ov, observed_time=ot, decision_peak=dpeak,
+            imminent_peak=ipeak, confirmed_peak=dpeak if settings.confirm_cycles <= 1 else None,
+            confirm_cycles=max(1, int(settings.confirm_cycles)),
             forecast_peak=peak, forecast_peak_time=peak_t, time_to=time_to, probability=probs,
             leads=tuple(leads[sel].tolist()), trajectory=tuple(traj[i][sel].tolist()),
             q05=tuple(g["q05"].tolist()) if g is not None else (),
@@ -370,6 +391,80 @@ def _inputs(
             model_version=version, method=method,
             freshness=fresh.get(s) or _own_freshness(ot, t), flags=tuple(dict.fromkeys(flags)),
         )
+    return out
+
+
+def _needs_confirmation(inp: StationInputs) -> bool:
+    """Whether the current forecast says more than what needs no confirmation (rule B)."""
+    if inp.confirm_cycles <= 1 or inp.decision_peak is None or not math.isfinite(inp.decision_peak):
+        return False
+    sure = [v for v in (inp.observed_value, inp.imminent_peak) if v is not None and math.isfinite(v)]
+    return not sure or inp.decision_peak > max(sure)
+
+
+def _previous_peaks(cur: Any, forecasts: pd.DataFrame | None, stations: list[str], t: int,
+                    settings: WarnConfig) -> dict[str, list[float]]:
+    """Decision peaks of the forecasts issued 1 .. confirm_cycles − 1 cycles before ``t``.
+
+    Read from the store's forecasts (the cycle saves them before it warns) and from rows of
+    ``forecasts`` issued before ``t`` if the caller passed any (those win). A cycle without a
+    forecast is missing from the list, so it cannot confirm.
+    """
+    n = int(settings.confirm_cycles)
+    first = t - (n - 1) * STEP_S
+    cols = ["station", "issued_at", "lead_min", "q05", "q50", "q95"]
+    marks = ",".join("?" * len(stations))
+    rows = cur.execute(
+        f"SELECT {', '.join(cols)} FROM forecasts WHERE shadow = 0 AND issued_at >= ? AND issued_at < ? "
+        f"AND station IN ({marks})",
+        (first, t, *stations),
+    ).fetchall()
+    frames = [pd.DataFrame(rows, columns=cols)] if rows else []
+    if forecasts is not None and len(forecasts):
+        fc = forecasts
+        if "shadow" in fc:
+            fc = fc[fc["shadow"].fillna(0).astype(int).to_numpy() == 0]
+        issued = _epoch_values(fc["issued_at"])
+        keep = (issued >= first) & (issued < t) & fc["station"].astype(str).isin(stations).to_numpy()
+        if keep.any():
+            f = fc.loc[keep, [c for c in cols if c in fc]].copy()
+            f["issued_at"] = issued[keep]
+            f["station"] = f["station"].astype(str)
+            frames.insert(0, f)
+    if not frames:
+        return {}
+    df = pd.concat(frames, ignore_index=True).drop_duplicates(["station", "issued_at", "lead_min"], keep="first")
+    for c in ("q05", "q50", "q95"):
+        df[c] = pd.to_numeric(df[c], errors="coerce") if c in df else np.nan
+    df = df[(df["lead_min"].astype(float) <= float(settings.horizon_min)) & df["q50"].notna()]
+    out: dict[str, list[float]] = {}
+    for (st, _issued), g in df.sort_values(["station", "issued_at", "lead_min"]).groupby(
+            ["station", "issued_at"], sort=True):
+        q50 = g["q50"].to_numpy(dtype=float)
+        q05 = np.where(np.isnan(g["q05"].to_numpy(dtype=float)), q50, g["q05"].to_numpy(dtype=float))
+        q95 = np.where(np.isnan(g["q95"].to_numpy(dtype=float)), q50, g["q95"].to_numpy(dtype=float))
+        d = decision_trajectory(q05, q50, q95, g["lead_min"].to_numpy(dtype=float), settings)
+        out.setdefault(str(st), []).append(float(np.nanmax(d)))
+    return out
+
+
+def _confirm(inputs: dict[str, StationInputs], cur: Any, forecasts: pd.DataFrame | None, t: int,
+             settings: WarnConfig) -> dict[str, StationInputs]:
+    """Fill ``confirmed_peak``: the lowest decision peak of the last ``confirm_cycles`` forecasts.
+
+    Only for stations whose current forecast goes beyond what needs no confirmation; the
+    others keep None (their rise value is the observed or imminent one anyway).
+    """
+    n = int(settings.confirm_cycles)
+    todo = [s for s, inp in inputs.items() if _needs_confirmation(inp)]
+    if n <= 1 or not todo:
+        return inputs
+    prev = _previous_peaks(cur, forecasts, todo, t, settings)
+    out = dict(inputs)
+    for s in todo:
+        peaks = prev.get(s, [])
+        if len(peaks) >= n - 1:
+            out[s] = replace(inputs[s], confirmed_peak=min([float(inputs[s].decision_peak or math.nan), *peaks]))
     return out
 
 
@@ -384,8 +479,12 @@ def _own_freshness(observed_time: int | None, t: int) -> str:
 
 
 def _q_label(settings: WarnConfig) -> str:
-    q = decision_quantile(settings.exceedance_p)
-    return f"q{round(q * 100):02d}"
+    """The decision quantile(s): ``q40``, or ``q45–q35`` when the probability rises with lead."""
+    near, far = required_probability([settings.imminent_min, settings.horizon_min], settings)
+    lo, hi = decision_quantile(float(near)), decision_quantile(float(far))
+    if round(lo * 100) == round(hi * 100):
+        return f"q{round(lo * 100):02d}"
+    return f"q{round(lo * 100):02d}–q{round(hi * 100):02d}"
 
 
 def _firing_rule(inp: StationInputs, level: int, settings: WarnConfig) -> str | None:
@@ -401,8 +500,16 @@ def _firing_rule(inp: StationInputs, level: int, settings: WarnConfig) -> str | 
     t = inp.time_to.get(lv.key)
     if inp.decision_peak is not None and inp.decision_peak >= thr and t is not None:
         p = inp.probability.get(lv.key)
-        ptxt = "" if p is None else f", P={p:.2f}"
-        return f"forecast {_q_label(settings)} crosses {lv.ko} {thr:g} m in {t:.0f} min{ptxt}"
+        need = float(required_probability(t, settings)[0])
+        ptxt = f" (P ≥ {need:.2f} required at that lead)" if p is None else f", P={p:.2f} ≥ {need:.2f} required at that lead"
+        if inp.imminent_peak is not None and inp.imminent_peak >= thr:
+            why = f"imminent (within {settings.imminent_min} min): no confirmation needed"
+        elif inp.confirm_cycles > 1:
+            why = f"confirmed by {inp.confirm_cycles} consecutive forecasts"
+        else:
+            why = ""
+        qlab = f"q{round(decision_quantile(need) * 100):02d}"
+        return f"forecast {qlab} crosses {lv.ko} {thr:g} m in {t:.0f} min{ptxt}" + (f"; {why}" if why else "")
     return None
 
 
@@ -491,6 +598,22 @@ def _station_facts(catalog: Any, plan: _Plan, code: str) -> dict[str, Any]:
     }
     plan.facts[code] = facts
     return facts
+
+
+def _level_since(cur: Any, st: TargetState) -> int | None:
+    """When the target's current level (or a higher one, without a break) was first issued."""
+    if st.episode_start is None or st.level <= 0:
+        return None
+    rows = cur.execute(
+        "SELECT sent, level FROM warn_events WHERE target = ? AND episode_start = ? ORDER BY seq DESC",
+        (st.target, int(st.episode_start)),
+    ).fetchall()
+    since = None
+    for sent, level in rows:
+        if int(level) < st.level:
+            break
+        since = int(sent)
+    return since
 
 
 def _idle(st: TargetState | None, t: int) -> bool:
@@ -627,6 +750,7 @@ def evaluate(
         stations = sorted(station_targets, key=table.index.__getitem__)
         need = sorted(set(stations) | {a.station for a in assets}, key=table.index.__getitem__)
         inputs = _inputs(table, need, t, obs, groups, forecasts is not None, settings, fresh, model_info)
+        inputs = _confirm(inputs, cur, forecasts, t, settings)
 
         if done or (last_t is not None and last_t > t):
             why = "cycle already evaluated" if done else f"older than the last evaluated cycle {from_epoch(last_t)}"
@@ -641,13 +765,22 @@ def evaluate(
         changed: list[str] = []
         new_states: dict[str, TargetState] = {}
 
-        def step(target: str, kind: str, station: str, value: float, thr: np.ndarray) -> tuple[TargetState, TargetState, str]:
+        def step(target: str, kind: str, station: str, inp: StationInputs, thr: np.ndarray) -> tuple[TargetState, TargetState, str]:
             st = states.get(target) or TargetState(target, kind, station)
             c = cfg(station)
+            value = gated_value(int(st.level), inp.rise_value, inp.value, thr)
             level, below, down = hysteresis_step(int(st.level), int(st.below), int(st.down_to),
                                                  float(value), thr, float(c.margin_m), int(c.dwell_cycles))
             level, below, down = int(level), int(below), int(down)
             note = ""
+            hold_s = int(c.min_warned_min) * 60
+            if level < st.level and hold_s > 0:
+                since = _level_since(cur, st)
+                in_force = None if since is None else (t - since) // STEP_S
+                level, below, down = held_step(int(st.level), (level, below, down), in_force,
+                                               -(-hold_s // STEP_S), int(c.dwell_cycles))
+                if level == st.level:
+                    note = f"minimum warned duration {c.min_warned_min} min not yet reached"
             if st.manual_until is not None and t < st.manual_until and level < st.manual_level:
                 level, below, down = st.manual_level, 0, 0
                 note = f"held by forecaster until {from_epoch(st.manual_until):%Y-%m-%d %H:%MZ}"
@@ -705,7 +838,7 @@ def evaluate(
             inp = inputs[s]
             target = station_targets[s]
             official = s in fps
-            old, new, note = step(target, "station", s, inp.value, table.vector(s))
+            old, new, note = step(target, "station", s, inp, table.vector(s))
             facts = _station_facts(catalog, plan, s)
 
             def make(msg: str, start: int, seq: int, prev: int, lvl: int, why: str,
@@ -735,7 +868,7 @@ def evaluate(
         for a in assets:
             inp = inputs[a.station]
             tti = _impact_time(inp, a.trigger_stage_m)
-            old, new, note = step(a.target, "asset", a.station, inp.value, assets_mod.impact_vector(a))
+            old, new, note = step(a.target, "asset", a.station, inp, assets_mod.impact_vector(a))
             obs_now = inp.observed_value
 
             def make_a(msg: str, start: int, seq: int, prev: int, lvl: int, why: str,

@@ -99,4 +99,6 @@ def forecast(station: str, issued: datetime, q50: list[float], spread: float = 0
     })
 
 
-SETTINGS = WarnConfig(exceedance_p=0.5, margin_m=0.1, dwell_cycles=3, horizon_min=360, expiry_min=60)
+# the base rule, one cycle at a time (rules A, B and D of docs/warnings.md off; see test_rules.py)
+SETTINGS = WarnConfig(exceedance_p=0.5, margin_m=0.1, dwell_cycles=3, horizon_min=360, expiry_min=60,
+                      exceedance_p_far=None, confirm_cycles=1, min_warned_min=0)
