@@ -13,7 +13,8 @@ Warning skill, per station and threshold level k (관심 attwl, 주의보 wrnwl,
 - **hit**: an event overlapped by a warned interval in force at some time between
   :data:`LOOKAHEAD_H` before the onset and the event's end; **lead time** = onset − start of
   that interval (positive: warned before the crossing), only for intervals that started within
-  the look-ahead window (a warning still in force from an earlier rise is a hit with no lead).
+  the look-ahead window and after the previous event at that level ended (a warning still in
+  force from an earlier rise is a hit with no lead).
   **miss**: an event without one.
 - **false alarm**: a warned interval with no observed value ≥ threshold from its start to
   :data:`FA_GRACE_H` after its end.
@@ -208,14 +209,19 @@ def warning_skill(
             warned = ivs[ivs["level"] >= k]
             spans = _merge_spans(list(zip(warned["start"], warned["stop"], warned["episode"], strict=True)))
             events = _runs(vals >= thr, times, merge)
+            prev_end: pd.Timestamp | None = None
             for onset, last in events:
                 if onset == times[0]:
+                    prev_end = last
                     continue  # already above at the start: its crossing is outside the replay
                 look = onset - pd.Timedelta(hours=LOOKAHEAD_H)
                 hit = [s for s in spans if s[0] <= last and s[1] > look]
                 # a warning still in force from an earlier rise covers the event (a hit), but its
-                # start says nothing about this event's lead time: such events get no lead
-                fresh = [s for s in hit if s[0] >= look]
+                # start says nothing about this event's lead time: such events get no lead.
+                # "Earlier rise" = it started before the previous event at this level had ended
+                # (an hourly gauge held at 관심 between two waves 20 h apart is not 20 h of lead)
+                fresh = [s for s in hit if s[0] >= look and (prev_end is None or s[0] > prev_end)]
+                prev_end = last
                 lead = (onset - min(s[0] for s in fresh)).total_seconds() / 60 if fresh else np.nan
                 eps = {e for s in hit for e in s[2]}
                 ev_rows.append({

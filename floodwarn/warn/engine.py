@@ -87,10 +87,14 @@ from floodwarn.warn.rules import decision_trajectory, gated_value, held_step, re
 
 log = logging.getLogger(__name__)
 
-__all__ = ["StationInputs", "WarnResult", "evaluate", "station_inputs", "target_of"]
+__all__ = ["StationInputs", "WarnResult", "evaluate", "observed_intervals", "stale_after_s", "station_inputs",
+           "target_of"]
 
-#: an observation older than this is flagged ``observed_stale``
+#: an observation older than this is flagged ``observed_stale`` (a gauge reporting less often
+#: than every 10 minutes: two cycles past its next value, :func:`stale_after_s`)
 STALE_S = 3 * STEP_S
+#: how many of a station's last steps between values give its reporting interval
+INTERVAL_DIFFS = 3
 #: a forecast issued longer ago than this is flagged ``forecast_stale``
 FORECAST_STALE_S = 3 * STEP_S
 #: an Update goes out when the forecast peak moved this much since the last message (m)
@@ -126,6 +130,8 @@ class StationInputs:
     method: str | None = None
     freshness: str | None = None
     flags: tuple[str, ...] = ()
+    #: the gauge's reporting interval (s): confirmation spans that many cycles per forecast
+    obs_interval_s: int = STEP_S
 
     @property
     def value(self) -> float:
@@ -199,8 +205,14 @@ def _epoch_values(s: pd.Series) -> np.ndarray:
     return epoch_array(pd.DatetimeIndex(pd.to_datetime(s, utc=True)))
 
 
-def _latest_observed(observed: pd.DataFrame | None, t: int, as_of: int) -> dict[str, tuple[float, int]]:
-    """Each station's newest stage value valid ≤ ``t`` among rows that arrived ≤ ``as_of``."""
+def _latest_observed(observed: pd.DataFrame | None, t: int, as_of: int) -> dict[str, tuple[float, int, int]]:
+    """Each station's newest stage value valid ≤ ``t`` among rows that arrived ≤ ``as_of``:
+    ``(value, valid time, reporting interval s)``.
+
+    The reporting interval is the shortest of the station's last :data:`INTERVAL_DIFFS` steps
+    between values (one missing value does not lengthen it); :data:`STEP_S` with one value.
+    An hourly gauge is then not "stale" 40 minutes after its last value.
+    """
     if observed is None or not len(observed):
         return {}
     df = observed
@@ -218,7 +230,31 @@ def _latest_observed(observed: pd.DataFrame | None, t: int, as_of: int) -> dict[
     order = np.lexsort((vt, st))
     st, vt, val = st[order], vt[order], val[order]
     tail = np.append(st[1:] != st[:-1], True)  # the last row of each station is its newest
-    return dict(zip(st[tail].tolist(), zip(val[tail].tolist(), vt[tail].tolist(), strict=True), strict=True))
+    head = np.append(True, st[1:] != st[:-1])
+    first = np.maximum.accumulate(np.where(head, np.arange(len(st)), 0))  # each row's station start
+    ends = np.flatnonzero(tail)
+    interval = np.full(len(ends), np.iinfo(np.int64).max, dtype=np.int64)
+    for k in range(INTERVAL_DIFFS):
+        i = np.maximum(ends - k, 0)
+        has = ends - k - 1 >= first[ends]
+        d = np.where(has, vt[i] - vt[np.maximum(i - 1, 0)], np.iinfo(np.int64).max)
+        interval = np.minimum(interval, np.where(d > 0, d, np.iinfo(np.int64).max))
+    interval = np.where(interval == np.iinfo(np.int64).max, STEP_S, interval)
+    return dict(zip(st[ends].tolist(), zip(val[ends].tolist(), vt[ends].tolist(), interval.tolist(), strict=True),
+                    strict=True))
+
+
+def observed_intervals(observed: pd.DataFrame | None, t: int, as_of: int | None = None) -> dict[str, int]:
+    """Each station's reporting interval (s) from its stage rows valid ≤ ``t`` that arrived ≤
+    ``as_of`` (default ``t``): for the cycle's freshness table (an hourly gauge is fresh for
+    :func:`stale_after_s` of 3600 s, not 30 minutes)."""
+    obs = _latest_observed(observed, t, t if as_of is None else int(as_of))
+    return {s: int(o[2]) for s, o in obs.items()}
+
+
+def stale_after_s(interval_s: int) -> int:
+    """An observation is stale once it is more than two cycles overdue (at least :data:`STALE_S`)."""
+    return max(STALE_S, int(interval_s) + 2 * STEP_S)
 
 
 _FLAG_SPLIT = re.compile(r"[,;|\s]+")
@@ -302,7 +338,7 @@ def _inputs(
     table: ThresholdTable,
     stations: list[str],
     t: int,
-    obs: dict[str, tuple[float, int]],
+    obs: dict[str, tuple[float, int, int]],
     groups: dict[str, dict[str, np.ndarray]],
     have_forecasts: bool,
     settings: WarnConfig,
@@ -333,16 +369,18 @@ def _inputs(
     for i, s in enumerate(stations):
         flags: list[str] = []
         ov = ot = None
+        stale_s = STALE_S
         o = obs.get(s)
         if o is not None:
             ov, ot = float(o[0]), int(o[1])
+            stale_s = stale_after_s(o[2]) if len(o) > 2 else STALE_S
             age = t - ot
             if age > settings.expiry_min * 60:
                 flags.append("observed_missing")  # too old to stand for "now"
                 ov = None
                 traj[i, 0] = np.nan
                 crossing[i] = first_crossing(traj[i : i + 1], leads, thr_mat[i : i + 1])[0]
-            elif age > STALE_S:
+            elif age > stale_s:
                 flags.append("observed_stale")
         else:
             flags.append("observed_missing")
@@ -389,7 +427,8 @@ def _inputs(
             q50=tuple(g["q50"].tolist()) if g is not None else (),
             q95=tuple(g["q95"].tolist()) if g is not None else (),
             model_version=version, method=method,
-            freshness=fresh.get(s) or _own_freshness(ot, t), flags=tuple(dict.fromkeys(flags)),
+            freshness=fresh.get(s) or _own_freshness(ot, t, stale_s), flags=tuple(dict.fromkeys(flags)),
+            obs_interval_s=int(o[2]) if o is not None and len(o) > 2 else STEP_S,
         )
     return out
 
@@ -402,16 +441,29 @@ def _needs_confirmation(inp: StationInputs) -> bool:
     return not sure or inp.decision_peak > max(sure)
 
 
+def confirm_window_cycles(confirm_cycles: int, interval_s: int) -> int:
+    """Earlier cycles whose forecasts must all support a crossing (rule B).
+
+    ``confirm_cycles − 1`` for a 10-minute gauge; for a gauge reporting every ``interval_s``
+    the window spans ``confirm_cycles − 1`` of its reporting intervals: the forecasts of an
+    hourly gauge 10 minutes apart come from the same value and confirm nothing, so two
+    consecutive forecasts means two hourly values (every cycle in between must agree).
+    """
+    steps = max(1, -(-int(interval_s) // STEP_S))
+    return max(0, int(confirm_cycles) - 1) * steps
+
+
 def _previous_peaks(cur: Any, forecasts: pd.DataFrame | None, stations: list[str], t: int,
-                    settings: WarnConfig) -> dict[str, list[float]]:
-    """Decision peaks of the forecasts issued 1 .. confirm_cycles − 1 cycles before ``t``.
+                    settings: WarnConfig, back_cycles: int | None = None) -> dict[str, list[tuple[int, float]]]:
+    """``(issued_at, decision peak)`` of the forecasts issued 1 .. ``back_cycles`` cycles before
+    ``t`` (default ``confirm_cycles − 1``).
 
     Read from the store's forecasts (the cycle saves them before it warns) and from rows of
     ``forecasts`` issued before ``t`` if the caller passed any (those win). A cycle without a
     forecast is missing from the list, so it cannot confirm.
     """
-    n = int(settings.confirm_cycles)
-    first = t - (n - 1) * STEP_S
+    n = int(settings.confirm_cycles) - 1 if back_cycles is None else int(back_cycles)
+    first = t - n * STEP_S
     cols = ["station", "issued_at", "lead_min", "q05", "q50", "q95"]
     marks = ",".join("?" * len(stations))
     rows = cur.execute(
@@ -437,20 +489,22 @@ def _previous_peaks(cur: Any, forecasts: pd.DataFrame | None, stations: list[str
     for c in ("q05", "q50", "q95"):
         df[c] = pd.to_numeric(df[c], errors="coerce") if c in df else np.nan
     df = df[(df["lead_min"].astype(float) <= float(settings.horizon_min)) & df["q50"].notna()]
-    out: dict[str, list[float]] = {}
-    for (st, _issued), g in df.sort_values(["station", "issued_at", "lead_min"]).groupby(
+    out: dict[str, list[tuple[int, float]]] = {}
+    for (st, issued), g in df.sort_values(["station", "issued_at", "lead_min"]).groupby(
             ["station", "issued_at"], sort=True):
         q50 = g["q50"].to_numpy(dtype=float)
         q05 = np.where(np.isnan(g["q05"].to_numpy(dtype=float)), q50, g["q05"].to_numpy(dtype=float))
         q95 = np.where(np.isnan(g["q95"].to_numpy(dtype=float)), q50, g["q95"].to_numpy(dtype=float))
         d = decision_trajectory(q05, q50, q95, g["lead_min"].to_numpy(dtype=float), settings)
-        out.setdefault(str(st), []).append(float(np.nanmax(d)))
+        out.setdefault(str(st), []).append((int(issued), float(np.nanmax(d))))
     return out
 
 
 def _confirm(inputs: dict[str, StationInputs], cur: Any, forecasts: pd.DataFrame | None, t: int,
              settings: WarnConfig) -> dict[str, StationInputs]:
-    """Fill ``confirmed_peak``: the lowest decision peak of the last ``confirm_cycles`` forecasts.
+    """Fill ``confirmed_peak``: the lowest decision peak of the last ``confirm_cycles`` forecasts
+    (for a gauge reporting less often than every cycle: of every forecast over its last
+    ``confirm_cycles`` reporting intervals, :func:`confirm_window_cycles`).
 
     Only for stations whose current forecast goes beyond what needs no confirmation; the
     others keep None (their rise value is the observed or imminent one anyway).
@@ -459,19 +513,21 @@ def _confirm(inputs: dict[str, StationInputs], cur: Any, forecasts: pd.DataFrame
     todo = [s for s, inp in inputs.items() if _needs_confirmation(inp)]
     if n <= 1 or not todo:
         return inputs
-    prev = _previous_peaks(cur, forecasts, todo, t, settings)
+    back = {s: confirm_window_cycles(n, inputs[s].obs_interval_s) for s in todo}
+    prev = _previous_peaks(cur, forecasts, todo, t, settings, max(back.values()))
     out = dict(inputs)
     for s in todo:
-        peaks = prev.get(s, [])
-        if len(peaks) >= n - 1:
+        first = t - back[s] * STEP_S
+        peaks = [p for issued, p in prev.get(s, []) if issued >= first]
+        if len(peaks) >= back[s]:
             out[s] = replace(inputs[s], confirmed_peak=min([float(inputs[s].decision_peak or math.nan), *peaks]))
     return out
 
 
-def _own_freshness(observed_time: int | None, t: int) -> str:
+def _own_freshness(observed_time: int | None, t: int, stale_s: int = STALE_S) -> str:
     if observed_time is None:
         return "missing"
-    return "fresh" if t - observed_time <= STALE_S else "stale"
+    return "fresh" if t - observed_time <= stale_s else "stale"
 
 
 # ---------------------------------------------------------------------------------------

@@ -170,9 +170,16 @@ def test_without_forecast_evidence_the_rules_are_the_plain_kernel(series: list[f
     x = np.array(series)
     plain = hysteresis_levels(x, THR, 0.1, dwell)
     assert warning_levels(x, x, THR, 0.1, dwell).tolist() == plain.tolist()
-    # a minimum duration only ever delays downgrades: never lower, never an extra upgrade
+    # a minimum duration only delays downgrades: never an extra upgrade, the same highest level,
+    # and never lower while the first issued level is young. (Not "never lower" everywhere: the
+    # dwell restarts after each downgrade, so a held path can reach 0 a cycle before a plain path
+    # that dropped earlier and was re-raised — e.g. [11, 0, 0, 9, 4, 0, 0] with dwell 2.)
     held = warning_levels(x, x, THR, 0.1, dwell, 4)
-    assert (held >= plain).all() and (np.diff(held) > 0).sum() <= (np.diff(plain) > 0).sum()
+    assert (np.diff(held) > 0).sum() <= (np.diff(plain) > 0).sum()
+    assert held.max() == plain.max()
+    first = int(np.argmax(plain > 0)) if (plain > 0).any() else len(plain)
+    young = slice(first, min(first + 4, len(plain)))
+    assert (held[young] >= plain[young]).all()
 
 
 @settings(max_examples=60, deadline=None)
