@@ -19,6 +19,7 @@ Why it looks like this:
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -26,7 +27,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -117,14 +118,44 @@ class CycleReport:
         return next((s for s in self.stages if s.name == name), None)
 
     def to_dict(self) -> dict[str, Any]:
-        doc = asdict(self)
-        doc["cycle_at"] = self.cycle_at.isoformat()
-        doc["seconds"] = round(self.seconds, 4)
-        doc["stages"] = {
-            s.name: {k: v for k, v in asdict(s).items() if k != "name"} for s in self.stages
+        """The report as plain JSON-ready data (the same as ``asdict`` with the stages keyed by
+        name, built by hand: ``asdict`` walked every stage twice, ~1 ms a cycle)."""
+        stages = {
+            s.name: {"status": s.status, "seconds": s.seconds, "error": s.error,
+                     "counts": _plain_copy(s.counts)}
+            for s in self.stages
         }
-        doc["flags"] = list(self.flags)
-        return doc
+        return {
+            "cycle_at": self.cycle_at.isoformat(),
+            "mode": self.mode,
+            "status": self.status,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "stages": stages,
+            "stations": _plain_copy(self.stations),
+            "forecasts": self.forecasts,
+            "warnings_changed": self.warnings_changed,
+            "messages_enqueued": self.messages_enqueued,
+            "flags": list(self.flags),
+            "seconds": round(self.seconds, 4),
+        }
+
+
+_ATOMS = (str, int, float, bool, type(None))
+
+
+def _plain_copy(obj: Any) -> Any:
+    """What :func:`dataclasses.asdict` makes of a field value: containers rebuilt, dataclasses
+    turned into dicts, other leaves deep-copied (immutable atoms are kept as they are)."""
+    if type(obj) in _ATOMS:
+        return obj
+    if isinstance(obj, dict):
+        return type(obj)((_plain_copy(k), _plain_copy(v)) for k, v in obj.items())
+    if isinstance(obj, list | tuple) and not hasattr(obj, "_fields"):
+        return type(obj)(_plain_copy(v) for v in obj)
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return asdict(obj)
+    return copy.deepcopy(obj)
 
 
 class _Stage:
@@ -189,8 +220,17 @@ def _record_metrics(metrics: Any, report: CycleReport, ingested: IngestCounts, f
         if qc is not None and qc.counts.get("rejected"):
             metrics.qc_rejections.labels(reason="flagged").inc(qc.counts["rejected"])
         if len(fc) and "method" in fc:
-            for method, n in fc.drop_duplicates("station")["method"].value_counts().items():
-                metrics.forecasts.labels(method=str(method)).inc(int(n))
+            # the method of each station's first row, counted (drop_duplicates + value_counts
+            # cost ~1 ms a cycle for a few dozen rows)
+            first: dict[Any, Any] = {}
+            for code, method in zip(fc["station"].tolist(), fc["method"].tolist(), strict=True):
+                first.setdefault(code, method)
+            per_method: dict[str, int] = {}
+            for method in first.values():
+                if method == method:  # value_counts leaves NaN out
+                    per_method[str(method)] = per_method.get(str(method), 0) + 1
+            for method, n in per_method.items():
+                metrics.forecasts.labels(method=method).inc(n)
         warn = report.stage("warn")
         if warn is not None and "levels" in warn.counts:
             metrics.set_warnings({k: v for k, v in warn.counts["levels"].items() if k != "none"})
@@ -274,17 +314,22 @@ def run_cycle(at: datetime, ctx: CycleContext) -> CycleReport:
             rejected = (long["qc"].to_numpy() & int(REJECT)) != 0
             st.counts["rejected"] = int(rejected.sum())
     # 3. model inputs and freshness (guarded like a stage: a bug here degrades, never aborts)
+    codes = None
     try:
-        wide = _wide(long, at_s)
-        freshness = _freshness(ctx, long, at_s)
+        codes = _LongCodes.of(long)
+        wide = _wide(long, at_s, codes)
+        freshness = _freshness(ctx, long, at_s, codes)
     except Exception:  # noqa: BLE001
         log.exception("cycle inputs could not be built")
         flags.append("stage_failed:inputs")
+        codes = None
         wide = _wide(pd.DataFrame(), at_s)
         freshness = _freshness(ctx, pd.DataFrame(), at_s)
     frames["wide"] = wide
-    n_stale = int((freshness["status"] == "stale").sum()) if len(freshness) else 0
-    n_missing = int((freshness["status"] == "missing").sum()) if len(freshness) else 0
+    # plain NumPy over the status column (each pandas string comparison costs ~0.2 ms)
+    fresh_states = freshness["status"].to_numpy(dtype=object) if len(freshness) else np.array([], dtype=object)
+    n_stale = int((fresh_states == "stale").sum())
+    n_missing = int((fresh_states == "missing").sum())
     if n_stale or n_missing:
         flags.append("stale_inputs")
 
@@ -308,10 +353,9 @@ def run_cycle(at: datetime, ctx: CycleContext) -> CycleReport:
             n_forecasts = store.save_forecasts(forecasts, shadow=False)
             model_info = _model_info(registry, forecasts)
             st.counts["rows"] = n_forecasts
-            st.counts["stations"] = int(forecasts["station"].nunique()) if len(forecasts) else 0
+            st.counts["stations"] = _n_unique(forecasts["station"]) if len(forecasts) else 0
             if len(forecasts) and "flags" in forecasts:
-                degraded = forecasts["flags"].fillna("").astype(str) != ""
-                st.counts["flagged_rows"] = int(degraded.sum())
+                st.counts["flagged_rows"] = sum(not _blank(f) for f in forecasts["flags"].tolist())
             if ctx.shadow and registry is not None and _has_shadow(registry):
                 shadow = _epoch_issued(forecast_cycle(at, wide, ctx.catalog, registry, shadow=True))
                 st.counts["shadow_rows"] = store.save_forecasts(shadow, shadow=True)
@@ -328,7 +372,7 @@ def run_cycle(at: datetime, ctx: CycleContext) -> CycleReport:
         else:
             from floodwarn.warn.engine import evaluate
 
-            observed = _observed_stage(long)
+            observed = _observed_stage(long, codes)
             result = evaluate(
                 store, ctx.catalog, at, observed, forecasts, settings.warn, freshness, model_info,
                 as_of=cutoff_s,
@@ -363,7 +407,7 @@ def run_cycle(at: datetime, ctx: CycleContext) -> CycleReport:
 
     # degraded: a stage failed, a feed failed, or not one forecast point has fresh data
     status = "degraded" if any(f.startswith(("stage_failed", "feed_error")) for f in flags) else "ok"
-    if len(freshness) and not (freshness["status"] == "fresh").any():
+    if len(freshness) and not (fresh_states == "fresh").any():
         status = "degraded"
         flags.append("no_fresh_inputs")
     finished = ctx.clock()
@@ -394,6 +438,20 @@ def run_cycle(at: datetime, ctx: CycleContext) -> CycleReport:
 
 # ---------------------------------------------------------------------------------------------
 # helpers
+
+
+def _is_na(v: Any) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and v != v)
+
+
+def _n_unique(col: pd.Series) -> int:
+    """``col.nunique()`` (missing values not counted) for a short column, without pandas."""
+    return len({v for v in col.tolist() if not _is_na(v)})
+
+
+def _blank(v: Any) -> bool:
+    """What ``fillna("").astype(str) == ""`` calls blank: missing or the empty string."""
+    return _is_na(v) or str(v) == ""
 
 
 def _known(catalog: Any) -> Callable[[str], bool] | None:
@@ -458,7 +516,37 @@ def _read_history(ctx: CycleContext, at_s: int, as_of: int) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _wide(long: pd.DataFrame, at_s: int) -> pd.DataFrame:
+class _LongCodes:
+    """Integer codes of one cycle's observation frame, computed once and shared by the model
+    inputs, the freshness table and the warning engine's stage rows (each factorized the Arrow
+    string columns again, ~1 ms a cycle). None when a label is missing: callers then take
+    their plain path."""
+
+    def __init__(self, long: pd.DataFrame, scodes: np.ndarray, suniq: Any, vcodes: np.ndarray,
+                 vuniq: Any) -> None:
+        self.scodes, self.suniq, self.vcodes, self.vuniq = scodes, suniq, vcodes, vuniq
+        self.n = len(long)
+        vals = long["value"].to_numpy(np.float64)
+        #: a present value not rejected by QC
+        self.usable = ~np.isnan(vals) & ((long["qc"].to_numpy() & int(REJECT)) == 0)
+        wl = [i for i, v in enumerate(vuniq) if v == "wl"]
+        self.is_wl = vcodes == wl[0] if wl else np.zeros(len(long), dtype=bool)
+
+    @classmethod
+    def of(cls, long: pd.DataFrame | None) -> _LongCodes | None:
+        if long is None or not len(long):
+            return None
+        vcodes, vuniq = pd.factorize(long["variable"])
+        scodes, suniq = pd.factorize(long["station"])
+        if (vcodes < 0).any() or (scodes < 0).any():
+            return None
+        return cls(long, scodes, suniq, vcodes, vuniq)
+
+    def fits(self, long: pd.DataFrame | None) -> bool:
+        return long is not None and len(long) == self.n
+
+
+def _wide(long: pd.DataFrame, at_s: int, codes: _LongCodes | None = None) -> pd.DataFrame:
     """Long observations → UTC 10-minute wide frame ``{variable}_{code}``; rejected values NaN.
 
     Built with NumPy (one scatter into a preallocated array): this runs every cycle of a
@@ -475,20 +563,24 @@ def _wide(long: pd.DataFrame, at_s: int) -> pd.DataFrame:
     ok &= (vt % STEP_S == 0) & (vt >= first) & (vt <= at_s)
     if not ok.any():
         return pd.DataFrame(index=index)
-    codes, uniq = _column_codes(long, ok)
+    cols, uniq = _column_codes(long, ok, codes)
     out = np.full((n, len(uniq)), np.nan)
-    out[(vt[ok] - first) // STEP_S, codes] = val[ok]  # one row per key (latest version) upstream
+    out[(vt[ok] - first) // STEP_S, cols] = val[ok]  # one row per key (latest version) upstream
     return pd.DataFrame(out, index=index, columns=[str(u) for u in uniq])
 
 
-def _column_codes(long: pd.DataFrame, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _column_codes(long: pd.DataFrame, ok: np.ndarray, codes: _LongCodes | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Column code per kept row and the sorted ``{variable}_{code}`` names.
 
     Same result as ``pd.factorize(variable + "_" + station, sort=True)``, but the strings are
     joined once per distinct (variable, station) pair instead of once per row (~1.4 ms a cycle).
     """
-    vcodes, vuniq = pd.factorize(long["variable"])
-    scodes, suniq = pd.factorize(long["station"])
+    if codes is not None and codes.fits(long):
+        vcodes, vuniq, scodes, suniq = codes.vcodes, codes.vuniq, codes.scodes, codes.suniq
+    else:
+        vcodes, vuniq = pd.factorize(long["variable"])
+        scodes, suniq = pd.factorize(long["station"])
     if (vcodes < 0).any() or (scodes < 0).any():  # a missing label: the plain way
         names = (long["variable"].astype(str) + "_" + long["station"].astype(str)).to_numpy()[ok]
         return pd.factorize(names, sort=True)
@@ -501,7 +593,8 @@ def _column_codes(long: pd.DataFrame, ok: np.ndarray) -> tuple[np.ndarray, np.nd
     return rank[pcodes], pnames[order]
 
 
-def _freshness(ctx: CycleContext, long: pd.DataFrame, at_s: int) -> pd.DataFrame:
+def _freshness(ctx: CycleContext, long: pd.DataFrame, at_s: int,
+               lc: _LongCodes | None = None) -> pd.DataFrame:
     """fresh / stale / missing per forecast point from its newest usable stage value."""
     codes = _forecast_codes(ctx.catalog)
     stale_s = int(ctx.settings.cycle.stale_after_min) * 60
@@ -509,7 +602,18 @@ def _freshness(ctx: CycleContext, long: pd.DataFrame, at_s: int) -> pd.DataFrame
     if not codes:
         return pd.DataFrame(columns=cols)
     last: dict[str, int] = {}
-    if long is not None and len(long):
+    if lc is not None and lc.fits(long):
+        ok = lc.usable & lc.is_wl
+        if ok.any():
+            # newest valid time per station code: what the lexsort below finds, by a max
+            vt = long["valid_time"].to_numpy(np.int64)[ok]
+            sc = lc.scodes[ok]
+            newest = np.full(len(lc.suniq), np.iinfo(np.int64).min, dtype=np.int64)
+            np.maximum.at(newest, sc, vt)
+            seen = np.zeros(len(lc.suniq), dtype=bool)
+            seen[sc] = True
+            last = {str(lc.suniq[k]): int(newest[k]) for k in np.flatnonzero(seen).tolist()}
+    elif long is not None and len(long):
         ok = long["value"].notna().to_numpy() & ((long["qc"].to_numpy() & int(REJECT)) == 0)
         ok &= (long["variable"] == "wl").to_numpy()
         if ok.any():
@@ -535,22 +639,26 @@ def _freshness(ctx: CycleContext, long: pd.DataFrame, at_s: int) -> pd.DataFrame
     have = lv >= 0
     age = np.where(have, (at_s - lv) / 60.0, np.nan)
     status = np.where(~have, "missing", np.where(at_s - lv > stale_s, "stale", "fresh"))
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "station": codes,
             "status": status,
             "last_valid": np.where(have, lv, 0).astype(np.int64),
             "age_min": age,
         }
-    ).set_index("station", drop=False)
+    )
+    frame.index = pd.Index(frame["station"], name="station")  # = set_index(drop=False), cheaper
+    return frame
 
 
 def _stations_summary(freshness: pd.DataFrame) -> dict[str, Any]:
     if not len(freshness):
         return {"fresh": 0, "stale": 0, "missing": 0}
     out: dict[str, Any] = {}
+    states = freshness["status"].to_numpy()
+    labels = freshness.index.to_numpy()
     for status in ("fresh", "stale", "missing"):
-        codes = sorted(freshness.index[freshness["status"] == status])
+        codes = sorted(labels[states == status].tolist())
         out[status] = len(codes)
         if status != "fresh" and codes:
             out[f"{status}_codes"] = codes[:REPORT_LIST_MAX]
@@ -568,13 +676,16 @@ def _epoch_issued(fc: pd.DataFrame) -> pd.DataFrame:
     col = fc["issued_at"]
     if pd.api.types.is_integer_dtype(col.dtype):
         return fc
-    fc = fc.copy()
     # as_unit("s"): pandas 3 keeps microseconds, so ``asi8 // 10**9`` would be wrong
-    fc["issued_at"] = pd.DatetimeIndex(pd.to_datetime(col, utc=True)).as_unit("s").asi8.astype(np.int64)
-    return fc
+    if isinstance(col.dtype, pd.DatetimeTZDtype):
+        idx = pd.DatetimeIndex(col)  # already aware: to_datetime(utc=True) adds only its cost
+    else:
+        idx = pd.DatetimeIndex(pd.to_datetime(col, utc=True))
+    # assign: a new frame without a deep copy of the other columns (nothing is modified)
+    return fc.assign(issued_at=idx.as_unit("s").asi8.astype(np.int64))
 
 
-def _observed_stage(long: pd.DataFrame) -> pd.DataFrame:
+def _observed_stage(long: pd.DataFrame, codes: _LongCodes | None = None) -> pd.DataFrame:
     """Stage observations for the warning engine: station, valid_time, value, arrival_time.
 
     Everything here arrived by the cycle's cut-off (``at`` + data latency), which the cycle
@@ -583,6 +694,19 @@ def _observed_stage(long: pd.DataFrame) -> pd.DataFrame:
     cols = ["station", "valid_time", "value", "arrival_time"]
     if long is None or not len(long):
         return pd.DataFrame(columns=cols)
+    if codes is not None and codes.fits(long):
+        # the same rows, columns, dtypes and index labels as the ``.loc`` below, built from
+        # the arrays (``.loc`` with a mask over Arrow strings cost ~0.6 ms a cycle)
+        rows = np.flatnonzero(codes.usable & codes.is_wl)
+        return pd.DataFrame(
+            {
+                "station": long["station"].array.take(rows),
+                "valid_time": long["valid_time"].to_numpy()[rows],
+                "value": long["value"].to_numpy()[rows],
+                "arrival_time": long["arrival_time"].to_numpy()[rows],
+            },
+            index=long.index[rows],
+        )
     ok = long["value"].notna().to_numpy() & ((long["qc"].to_numpy() & int(REJECT)) == 0)
     return long.loc[ok & (long["variable"] == "wl").to_numpy(), cols]
 
