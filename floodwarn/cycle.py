@@ -638,7 +638,11 @@ def _freshness(ctx: CycleContext, long: pd.DataFrame, at_s: int,
     lv = np.array([last.get(c, -1) for c in codes], dtype=np.int64)
     have = lv >= 0
     age = np.where(have, (at_s - lv) / 60.0, np.nan)
-    status = np.where(~have, "missing", np.where(at_s - lv > stale_s, "stale", "fresh"))
+    from floodwarn.warn.engine import observed_intervals, stale_after_s
+
+    every = observed_intervals(long, at_s, np.iinfo(np.int64).max) if long is not None and len(long) else {}
+    limit = np.array([max(stale_s, stale_after_s(every.get(c, STEP_S))) for c in codes], dtype=np.int64)
+    status = np.where(~have, "missing", np.where(at_s - lv > limit, "stale", "fresh"))
     frame = pd.DataFrame(
         {
             "station": codes,

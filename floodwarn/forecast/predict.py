@@ -30,7 +30,7 @@ from floodwarn.errors import ModelError
 from floodwarn.forecast import dataset as D
 from floodwarn.forecast.bundle import ForecastBundle
 from floodwarn.forecast.calibrate import apply_offset, noncrossing
-from floodwarn.forecast.fallback import persistence_trend
+from floodwarn.forecast.fallback import persistence_trend, reporting_interval_steps
 from floodwarn.forecast.hydro import METHOD as HYDRO_METHOD
 from floodwarn.forecast.hydro import network_plan, routable, routing_ar1
 from floodwarn.forecast.lgbm import QuantileLGBM
@@ -362,11 +362,20 @@ def forecast_cycle(
     return out[COLUMNS]
 
 
+def _thresholded_codes(catalog: object) -> set[str]:
+    """Gauges with at least one alert level set (warned like forecast points, so forecast too)."""
+    st = getattr(catalog, "stations", None)
+    if st is None or not len(st):
+        return set()
+    lv = st[[c for c in ("attwl", "wrnwl", "almwl", "srswl") if c in st]].apply(pd.to_numeric, errors="coerce")
+    return {str(c) for c in st.index[(lv.fillna(0) > 0).any(axis=1).to_numpy()]}
+
+
 def _one_bundle(bundle: ForecastBundle | None, win: pd.DataFrame, catalog: object,
                 issued: pd.Timestamp, extra: list[str]) -> pd.DataFrame:
     wl_codes = {c[3:] for c in win.columns if c.startswith("wl_")}
     model_st = set(bundle.stations) if bundle is not None else set()
-    points = (_forecast_point_codes(catalog) & wl_codes) | model_st
+    points = ((_forecast_point_codes(catalog) | _thresholded_codes(catalog)) & wl_codes) | model_st
     rows: list[dict] = []
     done: set[str] = set()
     if model_st:
@@ -394,11 +403,12 @@ def _one_bundle(bundle: ForecastBundle | None, win: pd.DataFrame, catalog: objec
     if rest:
         levels = win[[f"wl_{s}" for s in rest]].to_numpy(np.float64).T
         q, age, ok = persistence_trend(levels, horizons, D.STEP_MIN, FALLBACK_MAX_AGE_STEPS)
+        every = reporting_interval_steps(levels)
         for i, st in enumerate(rest):
             if not ok[i]:
                 continue
             flags = [*extra, "fallback"]
-            if age[i] > D.FFILL_STEPS:
+            if age[i] > max(D.FFILL_STEPS, every[i] + 2):
                 flags.append(f"stale-input:wl_{st}")
             fl = ",".join(flags)
             for j, h in enumerate(horizons):
