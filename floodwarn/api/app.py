@@ -238,12 +238,14 @@ def create_app(
     def warnings_geojson() -> Response:
         # municipal systems poll this: rebuild only when a warning write happened (every
         # writer — cycle, manual action, acknowledgement — changes this key)
-        key = (id(ctx.catalog), *ctx.store.query(
+        # … and at least once a minute, so a message that expired (daemon stopped) drops out
+        now = ctx.now()
+        key = (id(ctx.catalog), int(now.timestamp()) // 60, *ctx.store.query(
             "SELECT (SELECT MAX(cycle_at) FROM warn_cycles), (SELECT COUNT(*) FROM warn_events), "
             "(SELECT MAX(id) FROM warn_actions), (SELECT COUNT(*) FROM warn_acks)")[0])
         if geojson_cache["key"] != key:
             fn = _need("floodwarn.products.geojson", "warnings_geojson")
-            body = JSONResponse(fn(ctx.store, ctx.catalog), media_type=GEOJSON).body
+            body = JSONResponse(fn(ctx.store, ctx.catalog, at=now), media_type=GEOJSON).body
             geojson_cache.update(key=key, body=body)
         return Response(geojson_cache["body"], media_type=GEOJSON)
 

@@ -77,11 +77,15 @@ def _event_props(ev: AlertEvent | None) -> dict[str, Any]:
     }
 
 
-def warnings_geojson(store: Any, catalog: Any) -> dict[str, Any]:
-    """The current warnings FeatureCollection (see the module docs and ``docs/geojson.md``)."""
+def warnings_geojson(store: Any, catalog: Any, at: Any = None) -> dict[str, Any]:
+    """The current warnings FeatureCollection (see the module docs and ``docs/geojson.md``).
+
+    ``at`` (the serving clock): messages that expired before it are left out — a daemon that
+    stopped renewing must not leave a municipality looking at a warning nobody stands behind.
+    """
     with store.tx() as cur:
         states = load_states(cur)
-    active = {ev.target: ev for ev in active_events(store)}
+    active = {ev.target: ev for ev in active_events(store, at=at)}
     static = _static(catalog)
     fp_codes = sorted(static["fp"])
     gauges = sorted(t[len(GAUGE):] for t in active if t.startswith(GAUGE) and t[len(GAUGE):] in catalog.stations.index)

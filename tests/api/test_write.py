@@ -257,3 +257,21 @@ def test_warnings_geojson_follows_every_write(client, auth):
     r = client.post(f"/api/alerts/{aid}/cancel", json={"reason": "gauge fault confirmed"}, headers=auth)
     assert r.status_code == 201
     assert level_of("1018683") in (0, None)
+
+
+def test_expired_warning_leaves_the_geojson(client, auth, clock):
+    """A daemon that stopped renewing: once the message expires the map no longer shows it."""
+    from datetime import datetime, timedelta
+
+    def level_of(code: str) -> int | None:
+        doc = client.get("/api/warnings.geojson").json()
+        return {f["properties"].get("station"): f["properties"].get("level")
+                for f in doc["features"] if f["id"] == f"station:{code}"}.get(code)
+
+    alert = _issue(client, auth).json()
+    assert level_of("1018683") == 2
+    expires = datetime.fromisoformat(alert["expires"])
+    clock.t = expires - timedelta(minutes=1)
+    assert level_of("1018683") == 2
+    clock.t = expires + timedelta(minutes=1)  # no write happened: only the clock moved
+    assert level_of("1018683") in (0, None)
