@@ -28,7 +28,9 @@ from floodwarn.forecast.lgbm import QuantileLGBM
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-FEATURE_SET = "han-v2"
+FEATURE_SET = "han-v3"
+#: feature sets this code still builds every input of (v3 only added inputs to v2)
+COMPATIBLE_FEATURE_SETS = frozenset({"han-v2", FEATURE_SET})
 QNAMES = ("q05", "q50", "q95")
 #: per-tree statistics LightGBM writes for training diagnostics but never reads to predict
 _TRAINING_ONLY = ("split_gain=", "leaf_weight=", "leaf_count=", "internal_value=",
@@ -104,7 +106,7 @@ class ForecastBundle:
             raise ModelError("model manifest missing", file=str(mpath)) from None
         except json.JSONDecodeError as err:
             raise ModelError(f"model manifest is not JSON: {err}", file=str(mpath)) from None
-        if manifest.get("feature_set") != FEATURE_SET:
+        if manifest.get("feature_set") not in COMPATIBLE_FEATURE_SETS:
             raise ModelError(
                 f"feature set {manifest.get('feature_set')!r} is not the one this code builds "
                 f"({FEATURE_SET!r})", file=str(mpath))

@@ -51,6 +51,18 @@ DAM_MEANS_MIN = (1440, 4320)
 #: discharge (rating curve of the stage) at the bridges that have one — own mode only
 FW_STATIONS: tuple[str, ...] = ("1018662", "1018683", "1019630")
 
+# sim-mode-only inputs (prefix ``sim_``): the slow state of the boundary conditions. All windows
+# fit in the live cycle's 73 h of history.
+#: two M2 tidal cycles (24 h 50 min): a missing tide value is taken from this many steps earlier
+SIM_TIDE_PERIOD_STEPS = 149
+#: ... for at most this long after the last real tide value (3 days), then it stays missing
+SIM_TIDE_FILL_MAX_STEPS = 432
+#: tide mean / max / min / range over one and two tidal cycles (12.5 h, 25 h)
+SIM_TIDE_WINDOWS_STEPS = (75, 150)
+#: Paldang release: trailing means (6 h, 12 h, 2 d) and maxima (1 d, 3 d)
+SIM_DAM_MEANS_MIN = (360, 720, 2880)
+SIM_DAM_MAX_MIN = (1440, 4320)
+
 
 def _dam(v: str) -> str:
     return f"{v}_{DAM}"
@@ -254,10 +266,120 @@ def base_features(wide: pd.DataFrame) -> pd.DataFrame:
     feats["tod_cos"] = np.cos(2 * np.pi * minutes / 1440)
     feats["doy_sin"] = np.sin(2 * np.pi * doy / 365.25)
     feats["doy_cos"] = np.cos(2 * np.pi * doy / 365.25)
+    feats.update(_sim_features(tot, tide))
+    feats.update(_own_features({s: col(f"wl_{s}") for s in BRIDGES}, inf, tot, rain))
     out = np.empty((n, len(feats)), dtype=np.float32)
     for j, v in enumerate(feats.values()):
         out[:, j] = v  # float64 → float32, the same rounding as DataFrame.astype
     return pd.DataFrame(out, index=wide.index, columns=list(feats))
+
+
+def fill_tide(tide: np.ndarray) -> np.ndarray:
+    """Tide with gaps of up to 3 days filled from two M2 cycles (24 h 50 min) earlier.
+
+    Why: Ganghwa tide is missing ~10 % of 2021 and the sim models lean on it; the tide one
+    day earlier is a far better guess than "missing". Causal: a value only copies earlier ones.
+    """
+    out = np.array(tide, dtype=np.float64, copy=True)
+    ok = np.isfinite(out)
+    idx = np.arange(len(out))
+    last = np.maximum.accumulate(np.where(ok, idx, -1))  # index of the latest real value
+    todo = ~ok & (last >= 0) & (idx - last <= SIM_TIDE_FILL_MAX_STEPS) & (idx >= SIM_TIDE_PERIOD_STEPS)
+    for i in np.flatnonzero(todo):  # in time order, so a long gap copies already-filled values
+        out[i] = out[i - SIM_TIDE_PERIOD_STEPS]
+    return out
+
+
+def _sim_features(tot: np.ndarray, tide: np.ndarray) -> dict[str, np.ndarray]:
+    """Slow state of the boundary conditions for the sim models (names ``sim_*``; causal)."""
+    n = len(tot)
+    feats: dict[str, np.ndarray] = {}
+    tf = fill_tide(tide)
+    feats["sim_tide"] = tf
+    feats["sim_tide_missing"] = (~np.isfinite(tide)).astype(np.float64)
+    for m in TIDE_LAGS_MIN:
+        k = m // STEP_MIN
+        lagged = np.full(n, np.nan)
+        if k < n:
+            lagged[k:] = tf[: n - k]
+        feats[f"sim_tide_l{m}"] = lagged
+    ts = pd.Series(tf)
+    sums = _rolling_sums(tf[None, :], SIM_TIDE_WINDOWS_STEPS)
+    for j, w in enumerate(SIM_TIDE_WINDOWS_STEPS):
+        hi = ts.rolling(w, min_periods=w // 2).max().to_numpy()
+        lo = ts.rolling(w, min_periods=w // 2).min().to_numpy()
+        feats[f"sim_tide_mean{w}"] = sums[j, 0] / w
+        feats[f"sim_tide_max{w}"] = hi
+        feats[f"sim_tide_min{w}"] = lo
+        feats[f"sim_tide_range{w}"] = hi - lo
+    means = _rolling_sums(tot[None, :], [m // STEP_MIN for m in SIM_DAM_MEANS_MIN])
+    for j, m in enumerate(SIM_DAM_MEANS_MIN):
+        feats[f"sim_tototf_m{m}"] = means[j, 0] / (m // STEP_MIN)
+    tser = pd.Series(tot)
+    for m in SIM_DAM_MAX_MIN:
+        k = m // STEP_MIN
+        feats[f"sim_tototf_max{m}"] = tser.rolling(k, min_periods=k // 2).max().to_numpy()
+    return feats
+
+
+#: own-mode inputs that anticipate a rise (issue 6): smoothed stage for the noisy Hangang gauge
+#: at high water, curvature, water-surface slope between neighbouring bridges, Paldang inflow
+#: trends and short-window rain. Gauge-derived names start with ``wl_``, boundary-derived ones
+#: with ``own_`` — neither prefix is a sim-mode input.
+OWN_WL_MEANS_STEPS = (3, 6)  # stage minus its trailing 30 / 60-min mean
+OWN_WL_CURVE_STEPS = (6, 18)  # second differences over 1 h and 3 h
+OWN_INF_DIFFS_MIN = (240, 360, 480, 720)
+
+
+def _own_features(wl: dict[str, np.ndarray], inf: np.ndarray, tot: np.ndarray,
+                  rain: np.ndarray) -> dict[str, np.ndarray]:
+    """Own-mode inputs that anticipate the rise 1-6 h ahead (names ``wl_*`` and ``own_*``; causal).
+
+    ``rain``: rain[gauge, time] with the gauge mean as the last row.
+    Why: trees split on one input at a time, so a difference the forecast depends on (stage minus
+    its recent mean, upstream minus downstream elevation, inflow now minus inflow hours ago) is
+    given explicitly instead of being pieced together from many splits.
+    """
+    n = len(inf)
+
+    def lag(x: np.ndarray, k: int) -> np.ndarray:
+        out = np.full(n, np.nan)
+        if k < n:
+            out[k:] = x[: n - k]
+        return out
+
+    feats: dict[str, np.ndarray] = {}
+    stages = np.vstack([wl[s] for s in BRIDGES])
+    means = _rolling_sums(stages, OWN_WL_MEANS_STEPS)
+    for i, s in enumerate(BRIDGES):
+        for j, k in enumerate(OWN_WL_MEANS_STEPS):
+            feats[f"wl_{s}_r{k * STEP_MIN}"] = stages[i] - means[j, i] / k
+        for k in OWN_WL_CURVE_STEPS:
+            feats[f"wl_{s}_a{k * STEP_MIN}"] = stages[i] - 2 * lag(stages[i], k) + lag(stages[i], 2 * k)
+    smooth = {s: means[0, i] / OWN_WL_MEANS_STEPS[0] for i, s in enumerate(BRIDGES)}
+    for a, b in zip(BRIDGES[:-1], BRIDGES[1:], strict=True):
+        # elevations (m) averaged over 30 min: the Hangang gauge swings ±10 cm at high water
+        slope = (smooth[a] + GDT[a]) - (smooth[b] + GDT[b])
+        feats[f"wl_slope_{a}_{b}"] = slope
+        feats[f"wl_slope_{a}_{b}_d60"] = slope - lag(slope, 6)
+    for m in OWN_INF_DIFFS_MIN:
+        feats[f"own_inf_d{m}"] = inf - lag(inf, m // STEP_MIN)
+    sums = _rolling_sums(np.vstack([inf, inf - tot]), [6, 18])
+    inf_m60 = sums[0, 0] / 6  # the computed inflow is noisy: its 1-h mean
+    feats["own_inf_m60"] = inf_m60
+    feats["own_inf_m60_d60"] = inf_m60 - lag(inf_m60, 6)
+    feats["own_inf_m60_d180"] = inf_m60 - lag(inf_m60, 18)
+    feats["own_store_s180"] = sums[1, 1] / 18  # mean inflow minus release over 3 h, m³/s
+    feats["own_inf_a60"] = inf - 2 * lag(inf, 6) + lag(inf, 12)
+    mean_sums = _rolling_sums(rain[-1:], [1, 3, 6, 18])
+    feats["own_rf_s10"] = mean_sums[0, 0]
+    feats["own_rf_s30"] = mean_sums[1, 0]
+    feats["own_rf_s60_d60"] = mean_sums[2, 0] - lag(mean_sums[2, 0], 6)
+    feats["own_rf_s180_d180"] = mean_sums[3, 0] - lag(mean_sums[3, 0], 18)
+    hourly = _rolling_sums(rain[:-1], [6])[0]  # per gauge: the heaviest local hour
+    ok = np.isfinite(hourly)
+    feats["own_rf_max_s60"] = np.where(ok.any(axis=0), np.where(ok, hourly, -np.inf).max(axis=0), np.nan)
+    return feats
 
 
 _BOUNDARY_PREFIXES = ("tototf", "inf", "swl", "ecpc", "tide", "rf_", "tod_", "doy_")
@@ -269,16 +391,19 @@ def feature_names(station: str, mode: str, available: Sequence[str]) -> list[str
     ``own``: every bridge's stage, discharge and their changes + boundary conditions. ``sim``:
     boundary conditions only (dam, tide, rain, time of day) — no stage and no discharge anywhere
     on the reach, so the station's own stage cannot leak in through a rating curve or a
-    neighbour; and no day of year (it learns the training years' seasonal levels and biases
-    another year by 5-15 cm).
+    neighbour; no day of year (it learns the training years' seasonal levels and biases
+    another year by 5-15 cm); no dam empty capacity ``ecpc`` (it drifts from year to year with
+    the reservoir's storage table, so the trees use it to tell years apart and carry that
+    year's gauge level into another year); plus the ``sim_*`` slow-state inputs.
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r} (known: {MODES})")
     bound = [c for c in available if c.startswith(_BOUNDARY_PREFIXES)]
     if mode == "sim":
-        return [c for c in bound if not c.startswith("doy_")]
+        return [c for c in bound if not c.startswith(("doy_", "ecpc"))] + [
+            c for c in available if c.startswith("sim_")]
     gauges = [c for c in available if c.startswith(("wl_", "fw_"))]
-    return gauges + bound
+    return gauges + bound + [c for c in available if c.startswith("own_")]
 
 
 def target(wide: pd.DataFrame, station: str, horizon_min: int, mode: str) -> pd.Series:

@@ -40,6 +40,16 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 #: flood rows weigh more: the targets are about floods, which are a few % of the record
 FLOOD_WEIGHT_STAGE_M = 6.0
+FLOOD_WEIGHT_MAX = 4.0
+
+
+def flood_weights(wl: np.ndarray) -> np.ndarray:
+    """Training weight of each row from the stage at issue time: more weight on high water.
+
+    A ramp from 1 (low flow, stage <= 3 m) to ``FLOOD_WEIGHT_MAX`` (stage >= FLOOD_WEIGHT_STAGE_M).
+    """
+    ramp = np.clip((np.nan_to_num(wl, nan=0.0) - 3.0) / (FLOOD_WEIGHT_STAGE_M - 3.0), 0, 1)
+    return 1.0 + (FLOOD_WEIGHT_MAX - 1.0) * ramp
 
 
 def code_version() -> str:
@@ -116,15 +126,14 @@ def train_bundle(
         "params": params,
         "target": {"own": "stage(t+h) - stage(t), m", "sim": "stage(t+h), m"},
         "flood_weight_stage_m": FLOOD_WEIGHT_STAGE_M,
+        "flood_weight_max": FLOOD_WEIGHT_MAX,
         "features": {},
     }
     bundle = ForecastBundle(version=version, manifest=manifest)
     t0 = time.perf_counter()
     jobs = []
     for st in stations:
-        wl = wide[f"wl_{st}"].to_numpy(np.float64)
-        # more weight on high water: a ramp from 1 (low flow) to 4 (flood stage and above)
-        w_all = 1.0 + 3.0 * np.clip((np.nan_to_num(wl, nan=0.0) - 3.0) / (FLOOD_WEIGHT_STAGE_M - 3.0), 0, 1)
+        w_all = flood_weights(wide[f"wl_{st}"].to_numpy(np.float64))
         for mode in modes:
             cols = D.feature_names(st, mode, list(feats.columns))
             manifest["features"][f"{st}_{mode}"] = cols
