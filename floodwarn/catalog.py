@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from floodwarn import config
@@ -121,6 +122,15 @@ class Catalog:
     def forecast_points(self) -> pd.DataFrame:
         """The official flood-forecast points (``fstnyn = Y``)."""
         return self.stations[self.stations["forecast_point"]]
+
+    def warned_codes(self) -> list[str]:
+        """Gauges the engine warns for: the forecast points and every gauge with an alert level
+        set (those are warned as gauge alert levels, so they are forecast and read too)."""
+        st = self.stations
+        levels = [c for c in LEVELS if c in st]
+        lv = st[levels].apply(pd.to_numeric, errors="coerce").fillna(0) if levels else None
+        has = (lv > 0).any(axis=1).to_numpy() if lv is not None else np.zeros(len(st), bool)
+        return [str(c) for c in st.index[st["forecast_point"].to_numpy(bool) | has]]
 
     def _station(self, code: str) -> pd.Series:
         code = str(code)

@@ -498,7 +498,8 @@ def _read_history(ctx: CycleContext, at_s: int, as_of: int) -> pd.DataFrame:
     if ctx.catalog is None:
         return ctx.store.observations(start=at_s - HISTORY_MIN * 60, end=at_s, as_of=as_of)
     long_codes = _long_codes(ctx.catalog)
-    short = sorted(set(_forecast_codes(ctx.catalog)) - set(long_codes))
+    warned = ctx.catalog.warned_codes() if hasattr(ctx.catalog, "warned_codes") else []
+    short = sorted((set(_forecast_codes(ctx.catalog)) | set(warned)) - set(long_codes))
     parts = []
     if long_codes:
         parts.append(
@@ -638,10 +639,14 @@ def _freshness(ctx: CycleContext, long: pd.DataFrame, at_s: int,
     lv = np.array([last.get(c, -1) for c in codes], dtype=np.int64)
     have = lv >= 0
     age = np.where(have, (at_s - lv) / 60.0, np.nan)
-    from floodwarn.warn.engine import observed_intervals, stale_after_s
+    limit = np.full(len(codes), stale_s, dtype=np.int64)
+    if (have & (at_s - lv > limit)).any() and long is not None and len(long):
+        # only a gauge late by the 10-minute rule can be an hourly gauge on time: the
+        # reporting intervals (a scan of the whole history) are needed for those cycles only
+        from floodwarn.warn.engine import observed_intervals, stale_after_s
 
-    every = observed_intervals(long, at_s, np.iinfo(np.int64).max) if long is not None and len(long) else {}
-    limit = np.array([max(stale_s, stale_after_s(every.get(c, STEP_S))) for c in codes], dtype=np.int64)
+        every = observed_intervals(long, at_s, np.iinfo(np.int64).max)
+        limit = np.array([max(stale_s, stale_after_s(every.get(c, STEP_S))) for c in codes], dtype=np.int64)
     status = np.where(~have, "missing", np.where(at_s - lv > limit, "stale", "fresh"))
     frame = pd.DataFrame(
         {

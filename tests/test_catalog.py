@@ -136,6 +136,16 @@ def test_counts(cat):
     assert cat.forecast_points()["lon"].notna().all(), "every forecast point must be on the map"
 
 
+def test_warned_codes_are_forecast_points_and_gauges_with_levels(cat):
+    st = cat.stations
+    warned = set(cat.warned_codes())
+    fp = set(cat.forecast_points().index)
+    with_levels = set(st.index[st[list(LEVELS)].notna().any(axis=1)])
+    assert fp <= warned and with_levels <= warned
+    assert warned == fp | with_levels
+    assert len(warned) < len(st)  # gauges without any level are not warned
+
+
 @pytest.mark.parametrize("code", sorted(README_SEOUL))
 def test_seoul_bridges_match_readme(cat, code):
     gdt, att, wrn, alm, srs, pfh, fp = README_SEOUL[code]

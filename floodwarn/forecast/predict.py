@@ -126,8 +126,10 @@ def _forecast_point_codes(catalog: object) -> set[str]:
         hit = None
     if hit is not None and stations is not None and hit[0] is stations:
         return set(hit[1])
-    fp = catalog.forecast_points()  # type: ignore[attr-defined]
-    codes = frozenset(str(c) for c in fp.index)
+    if hasattr(catalog, "warned_codes"):  # forecast points + every gauge with an alert level
+        codes = frozenset(catalog.warned_codes())  # type: ignore[attr-defined]
+    else:
+        codes = frozenset(str(c) for c in catalog.forecast_points().index)  # type: ignore[attr-defined]
     try:
         _FP_CODES[catalog] = (stations, codes)
     except TypeError:
@@ -362,20 +364,11 @@ def forecast_cycle(
     return out[COLUMNS]
 
 
-def _thresholded_codes(catalog: object) -> set[str]:
-    """Gauges with at least one alert level set (warned like forecast points, so forecast too)."""
-    st = getattr(catalog, "stations", None)
-    if st is None or not len(st):
-        return set()
-    lv = st[[c for c in ("attwl", "wrnwl", "almwl", "srswl") if c in st]].apply(pd.to_numeric, errors="coerce")
-    return {str(c) for c in st.index[(lv.fillna(0) > 0).any(axis=1).to_numpy()]}
-
-
 def _one_bundle(bundle: ForecastBundle | None, win: pd.DataFrame, catalog: object,
                 issued: pd.Timestamp, extra: list[str]) -> pd.DataFrame:
     wl_codes = {c[3:] for c in win.columns if c.startswith("wl_")}
     model_st = set(bundle.stations) if bundle is not None else set()
-    points = ((_forecast_point_codes(catalog) | _thresholded_codes(catalog)) & wl_codes) | model_st
+    points = (_forecast_point_codes(catalog) & wl_codes) | model_st
     rows: list[dict] = []
     done: set[str] = set()
     if model_st:
