@@ -37,7 +37,7 @@ import pandas as pd
 
 from floodwarn.errors import StoreError
 from floodwarn.ingest import IngestCounts, ingest_batches
-from floodwarn.records import REJECT
+from floodwarn.records import REJECT, VARIABLES
 from floodwarn.times import STEP_S, as_utc, from_epoch, to_epoch
 
 log = logging.getLogger(__name__)
@@ -502,8 +502,12 @@ def _read_history(ctx: CycleContext, at_s: int, as_of: int) -> pd.DataFrame:
     short = sorted((set(_forecast_codes(ctx.catalog)) | set(warned)) - set(long_codes))
     parts = []
     if long_codes:
+        # naming the variables lets the primary key (station, variable, valid_time) seek the
+        # 73 h span; with the station alone the planner reads the station's whole history,
+        # and a daemon that has run for a season slows down cycle by cycle
         parts.append(
-            ctx.store.observations(long_codes, start=at_s - HISTORY_MIN * 60, end=at_s, as_of=as_of)
+            ctx.store.observations(long_codes, variables=list(VARIABLES), start=at_s - HISTORY_MIN * 60,
+                                   end=at_s, as_of=as_of)
         )
     if short:
         parts.append(

@@ -163,3 +163,27 @@ def test_cycle_history_covers_what_the_models_need() -> None:
     from floodwarn.forecast import predict
 
     assert cycle.HISTORY_MIN >= predict.HISTORY_MIN
+
+
+def test_live_history_read_seeks_the_time_span_not_the_station_history(tmp_path, archive) -> None:
+    """The live path's store reads must use the primary key down to valid_time (a plan that
+    seeks the station only reads months of history every cycle of a long-running daemon)."""
+    ctx = _ctx(tmp_path, ArchiveFeed(archive))
+    seen: list[tuple[str, tuple]] = []
+    real_query = ctx.store.query
+
+    def spy(sql, params=(), write=False):  # the real query runs; we only keep its text
+        seen.append((sql, tuple(params)))
+        return real_query(sql, params, write)
+
+    ctx.store.query = spy
+    try:
+        run_cycle(T0, ctx)
+    finally:
+        del ctx.store.query
+    reads = [(q, p) for q, p in seen if q.lstrip().upper().startswith("SELECT") and "FROM observations" in q
+             and "station IN" in q]
+    assert reads, "the cycle read no observation history"
+    for sql, params in reads:
+        plan = " ".join(str(r) for r in ctx.store.query("EXPLAIN QUERY PLAN " + sql, params))
+        assert "valid_time>" in plan, plan
