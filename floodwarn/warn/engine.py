@@ -252,6 +252,17 @@ def observed_intervals(observed: pd.DataFrame | None, t: int, as_of: int | None 
     return {s: int(o[2]) for s, o in obs.items()}
 
 
+def reporting_dwell(dwell_cycles: int, interval_s: int) -> int:
+    """The downgrade dwell counted in the gauge's own reports, not in cycles.
+
+    ``dwell_cycles`` consecutive values below threshold − margin mean the same evidence for an
+    hourly gauge as for a 10-minute one: ``dwell_cycles`` hourly values, i.e. that many hours.
+    Counted in cycles, one hourly value that dips under the line (it stands for six cycles)
+    would downgrade a 3-cycle dwell — a flap on every hourly dip.
+    """
+    return int(dwell_cycles) * max(1, -(-int(interval_s) // STEP_S))
+
+
 def stale_after_s(interval_s: int) -> int:
     """An observation is stale once it is more than two cycles overdue (at least :data:`STALE_S`)."""
     return max(STALE_S, int(interval_s) + 2 * STEP_S)
@@ -783,8 +794,14 @@ def evaluate(
     model_info = model_info or {}
     per_station = station_settings(catalog, settings)
 
+    current: dict[str, StationInputs] = {}
+
     def cfg(station: str) -> WarnConfig:
-        return per_station.get(station, settings)
+        c = per_station.get(station, settings)
+        inp = current.get(station)
+        if inp is not None and inp.obs_interval_s > STEP_S:
+            return replace(c, dwell_cycles=reporting_dwell(int(c.dwell_cycles), inp.obs_interval_s))
+        return c
 
     expiry = int(settings.expiry_min) * 60
     renew_within = max(STEP_S, expiry // 4)
@@ -817,6 +834,7 @@ def evaluate(
         need = sorted(set(stations) | {a.station for a in assets}, key=table.index.__getitem__)
         inputs = _inputs(table, need, t, obs, groups, forecasts is not None, settings, fresh, model_info)
         inputs = _confirm(inputs, cur, forecasts, t, settings)
+        current.update(inputs)
 
         if done or (last_t is not None and last_t > t):
             why = "cycle already evaluated" if done else f"older than the last evaluated cycle {from_epoch(last_t)}"

@@ -84,3 +84,31 @@ def test_observed_intervals_for_the_freshness_table() -> None:
     t = int(T0.timestamp()) + 600
     assert observed_intervals(hourly, t) == {HANGANG: 3600}
     assert stale_after_s(3600) == 3600 + 1200 and stale_after_s(600) == 1800
+
+
+def _hourly_levels(store: Any, catalog: Any, values: list[float]) -> list[int]:
+    """Issued level at every 10-minute cycle while hourly values ``values`` arrive (one per hour)."""
+    levels = []
+    for i in range(6 * len(values)):
+        at = T0 + i * STEP
+        o = pd.concat([obs({HANGANG: v}, T0 + k * 6 * STEP) for k, v in enumerate(values) if k * 6 <= i],
+                      ignore_index=True)
+        levels.append(evaluate(store, catalog, at, o, None, LONG).states[HANGANG].level)
+    return levels
+
+
+def test_one_hourly_dip_does_not_flap_the_warning(store: Any, catalog: Any) -> None:
+    """A single hourly value under the line stands for six cycles: counted in cycles, a 3-cycle
+    dwell would downgrade and re-upgrade on it; counted in reports it holds."""
+    levels = _hourly_levels(store, catalog, [4.5, 4.5, 3.0, 4.5, 4.5])
+    assert levels == [1] * len(levels)
+
+
+def test_hourly_gauge_downgrades_after_dwell_reports_below(store: Any, catalog: Any) -> None:
+    levels = _hourly_levels(store, catalog, [4.5, 3.0, 3.0, 3.0, 3.0])
+    first_below = 6  # the second value (3.0 m) arrives at cycle 6
+    down = levels.index(0)
+    assert levels[:down] == [1] * down
+    # three hourly values below (dwell 3 reports): not before the third one is 2 h old
+    assert down >= first_below + 2 * 6
+    assert set(levels[down:]) == {0}
