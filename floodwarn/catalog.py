@@ -19,6 +19,7 @@ import threading
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -126,11 +127,16 @@ class Catalog:
     def warned_codes(self) -> list[str]:
         """Gauges the engine warns for: the forecast points and every gauge with an alert level
         set (those are warned as gauge alert levels, so they are forecast and read too)."""
+        return list(self._warned)
+
+    @cached_property
+    def _warned(self) -> tuple[str, ...]:
+        # once per catalog (it is frozen): the live cycle asks every 10 minutes
         st = self.stations
         levels = [c for c in LEVELS if c in st]
         lv = st[levels].apply(pd.to_numeric, errors="coerce").fillna(0) if levels else None
         has = (lv > 0).any(axis=1).to_numpy() if lv is not None else np.zeros(len(st), bool)
-        return [str(c) for c in st.index[st["forecast_point"].to_numpy(bool) | has]]
+        return tuple(str(c) for c in st.index[st["forecast_point"].to_numpy(bool) | has])
 
     def _station(self, code: str) -> pd.Series:
         code = str(code)

@@ -112,16 +112,18 @@ def _raw_inputs(mode: str) -> list[str]:
     return [c for c in cols if not c.startswith(("wl_", "fw_"))] if mode == "sim" else cols
 
 
-#: catalog → (its stations table, forecast point codes); see floodwarn.cycle._forecast_codes
-_FP_CODES: weakref.WeakKeyDictionary[Any, tuple[Any, frozenset[str]]] = weakref.WeakKeyDictionary()
+#: catalog → (its stations table, codes forecast every cycle); see floodwarn.cycle._forecast_codes
+_WARNED: weakref.WeakKeyDictionary[Any, tuple[Any, frozenset[str]]] = weakref.WeakKeyDictionary()
 
 
-def _forecast_point_codes(catalog: object) -> set[str]:
+def _warned_codes(catalog: object) -> set[str]:
+    """Stations forecast every cycle: ``catalog.warned_codes()`` (forecast points + gauges with
+    an alert level), or the forecast points of a catalog-like object without that method."""
     if catalog is None:
         return set()
     stations = getattr(catalog, "stations", None)
     try:
-        hit = _FP_CODES.get(catalog)
+        hit = _WARNED.get(catalog)
     except TypeError:
         hit = None
     if hit is not None and stations is not None and hit[0] is stations:
@@ -131,7 +133,7 @@ def _forecast_point_codes(catalog: object) -> set[str]:
     else:
         codes = frozenset(str(c) for c in catalog.forecast_points().index)  # type: ignore[attr-defined]
     try:
-        _FP_CODES[catalog] = (stations, codes)
+        _WARNED[catalog] = (stations, codes)
     except TypeError:
         pass
     return set(codes)
@@ -368,7 +370,7 @@ def _one_bundle(bundle: ForecastBundle | None, win: pd.DataFrame, catalog: objec
                 issued: pd.Timestamp, extra: list[str]) -> pd.DataFrame:
     wl_codes = {c[3:] for c in win.columns if c.startswith("wl_")}
     model_st = set(bundle.stations) if bundle is not None else set()
-    points = (_forecast_point_codes(catalog) & wl_codes) | model_st
+    points = (_warned_codes(catalog) & wl_codes) | model_st
     rows: list[dict] = []
     done: set[str] = set()
     if model_st:
