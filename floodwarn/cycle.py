@@ -172,6 +172,16 @@ class _Stage:
     def skip(self, reason: str) -> None:
         self.skipped = reason
 
+    def needs(self, requirement: object, reason: str) -> bool:
+        """Whether the stage should run: not skipped by the caller and ``requirement`` present
+        (otherwise it is skipped with ``reason``)."""
+        if self.skipped:
+            return False
+        if requirement is None:
+            self.skip(reason)
+            return False
+        return True
+
     @contextmanager
     def run(self) -> Iterator[_Stage]:
         t0 = time.perf_counter()
@@ -274,11 +284,7 @@ def run_cycle(at: datetime, ctx: CycleContext) -> CycleReport:
     ingested = IngestCounts()
     st = stage("ingest")
     with st.run():
-        if st.skipped:
-            pass
-        elif ctx.feed is None:
-            st.skip("no feed configured")
-        else:
+        if st.needs(ctx.feed, "no feed configured"):
             known = _known(ctx.catalog)
             batches = ctx.feed.poll(from_epoch(cutoff_s), known=known)
             ingested = ingest_batches(store, batches, keep_raw=ctx.keep_raw)
@@ -338,11 +344,7 @@ def run_cycle(at: datetime, ctx: CycleContext) -> CycleReport:
     model_info: dict[str, Any] = {}
     st = stage("forecast")
     with st.run():
-        if st.skipped:
-            pass
-        elif ctx.catalog is None:
-            st.skip("no station catalog")
-        else:
+        if st.needs(ctx.catalog, "no station catalog"):
             from floodwarn.forecast.predict import forecast_cycle
 
             registry = ctx.registry
@@ -365,11 +367,7 @@ def run_cycle(at: datetime, ctx: CycleContext) -> CycleReport:
     result = None
     st = stage("warn")
     with st.run():
-        if st.skipped:
-            pass
-        elif ctx.catalog is None:
-            st.skip("no station catalog")
-        else:
+        if st.needs(ctx.catalog, "no station catalog"):
             from floodwarn.warn.engine import evaluate
 
             observed = _observed_stage(long, codes)
@@ -391,13 +389,8 @@ def run_cycle(at: datetime, ctx: CycleContext) -> CycleReport:
     # 6. products ---------------------------------------------------------------------------
     st = stage("products")
     with st.run():
-        if st.skipped:
-            pass
-        elif ctx.products_dir is None:
-            st.skip("no products directory")
-        elif ctx.catalog is None:
-            st.skip("no station catalog")
-        else:
+        if st.needs(ctx.products_dir, "no products directory") and st.needs(
+                ctx.catalog, "no station catalog"):
             st.counts.update(write_products(ctx, result))
 
     # 7. outbox -----------------------------------------------------------------------------
