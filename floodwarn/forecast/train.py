@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from floodwarn.errors import ModelError
 from floodwarn.forecast import dataset as D
-from floodwarn.forecast.bundle import FEATURE_SET, ForecastBundle
+from floodwarn.forecast.bundle import FEATURE_SET, MANIFEST, ForecastBundle
 from floodwarn.forecast.distributed import is_dask_client
 from floodwarn.forecast.lgbm import QuantileLGBM
 
@@ -183,6 +184,11 @@ def save_and_register(bundle: ForecastBundle, models_root: Path, note: str = "")
     """Write the version under ``models_root`` and add it to the registry as a candidate."""
     from floodwarn.forecast.registry import ModelRegistry
 
-    path = bundle.save(models_root / bundle.version)
+    target = models_root / bundle.version
+    if (target / MANIFEST).exists():
+        # a running daemon caches versions by name: new models under an old name would never load
+        raise ModelError(f"model version {bundle.version!r} already exists; versions are immutable, "
+                         "train under a new --version", file=str(target))
+    path = bundle.save(target)
     ModelRegistry(models_root).register(bundle.version, note=note)
     return path

@@ -108,3 +108,15 @@ def test_parallel_training_is_identical_to_serial(wide) -> None:
     for key, est in serial.estimators.items():
         assert parallel.estimators[key].model_strings() == est.model_strings()
         assert parallel.estimators[key].offset_ == est.offset_
+
+
+def test_a_version_name_is_never_reused(reg: ModelRegistry) -> None:
+    """A running daemon caches versions by name: retraining into an existing name must fail
+    loudly instead of silently leaving old models in memory and new ones on disk."""
+    from floodwarn.forecast.train import save_and_register
+
+    bundle = reg.load("tiny-1")
+    before = (reg.root / "tiny-1" / "manifest.json").read_bytes()
+    with pytest.raises(ModelError, match="already exists; versions are immutable"):
+        save_and_register(bundle, reg.root)
+    assert (reg.root / "tiny-1" / "manifest.json").read_bytes() == before
