@@ -77,6 +77,11 @@ class WarnConfig:
     min_warned_min: int = 60
     margin_m: float = 0.1
     dwell_cycles: int = 3
+    #: floor of the downgrade dwell in minutes (None: the dwell is ``dwell_cycles`` reports)
+    dwell_min: float | None = None
+    #: a level is held while the forecast gives at least this chance of the river being back at
+    #: threshold − margin within the horizon (None: off; docs/warnings.md, rule E)
+    hold_exceedance_p: float | None = 0.25
     horizon_min: int = 360
     #: a message lives this long unless renewed (renewed with 1/4 of its life left)
     expiry_min: int = 180

@@ -6,7 +6,9 @@ For every forecast point (and every impact asset) the engine computes two values
 - what may **raise** the level: ``max(latest observed stage, decision trajectory within
   imminent_min, lowest decision peak of the last confirm_cycles forecasts)``;
 - what **holds** it: ``max(latest observed stage, highest point of the decision trajectory
-  within the horizon)``,
+  within the horizon, highest (1 − p_hold)-quantile within the horizon)`` — rule E: a level is
+  lowered only once the forecast, too, gives a return above threshold − margin less than
+  ``p_hold`` (0.25) probability,
 
 where the decision trajectory is, at every lead τ, the (1 − p(τ))-quantile of the forecast, with
 the required probability p(τ) rising from ``exceedance_p`` (imminent) to ``exceedance_p_far``
@@ -14,7 +16,9 @@ the required probability p(τ) rising from ``exceedance_p`` (imminent) to ``exce
 to the shared hysteresis kernel. So "observed ≥ threshold" fires at once, and so does an
 imminent forecast crossing; a farther one fires once ``confirm_cycles`` consecutive forecasts
 showed it with P(exceed) ≥ p(τ); downgrades and cancels wait until the hold value stays below
-threshold − margin for ``dwell_cycles`` cycles. Confirmation reads the previous cycles'
+threshold − margin for ``dwell_cycles`` of the gauge's own reports (3 reports: 30 min at a
+10-minute gauge, 3 h at an hourly one), and at least ``warn.dwell_min`` minutes if set
+(:func:`dwell_cycles_for`). Confirmation reads the previous cycles'
 forecasts from the store (``run_cycle`` saves them before it warns).
 The kernel state (level, count below, level to fall to) is kept in ``warn_state``, so a
 restarted daemon carries on where it stopped.
@@ -83,7 +87,14 @@ from floodwarn.warn.lifecycle import (
     load_states,
     write_event,
 )
-from floodwarn.warn.rules import decision_trajectory, gated_value, held_step, required_probability
+from floodwarn.warn.rules import (
+    decision_trajectory,
+    gated_value,
+    held_step,
+    hold_probability,
+    hold_trajectory,
+    required_probability,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +112,8 @@ FORECAST_STALE_S = 3 * STEP_S
 MATERIAL_PEAK_M = 0.5
 #: ... or when the time to the current level (or to impact) moved this much (min)
 MATERIAL_LEAD_MIN = 60.0
+#: floor of the downgrade dwell in minutes (:func:`dwell_cycles_for`; ``warn.dwell_min`` overrides)
+DWELL_MIN: float | None = None
 #: target prefix of a thresholded gauge that is not an official forecast point
 GAUGE_PREFIX = "gauge:"
 
@@ -116,6 +129,9 @@ class StationInputs:
     decision_peak: float | None = None  # highest decision-trajectory value within the horizon
     imminent_peak: float | None = None  # ... within ``imminent_min`` (needs no confirmation)
     confirmed_peak: float | None = None  # lowest decision peak of the last ``confirm_cycles`` forecasts
+    #: highest (1 − p_hold)-quantile within the horizon (rule E: what the forecast says the stage
+    #: may be back at with P ≥ p_hold; holds a level, never raises one)
+    hold_peak: float | None = None
     confirm_cycles: int = 1
     forecast_peak: float | None = None  # highest q50 within the horizon
     forecast_peak_time: int | None = None
@@ -135,8 +151,9 @@ class StationInputs:
 
     @property
     def value(self) -> float:
-        """What holds a level: max(observed, current decision peak) (NaN: no usable data)."""
-        vals = [v for v in (self.observed_value, self.decision_peak) if v is not None and math.isfinite(v)]
+        """What holds a level: max(observed, current decision peak, hold peak) (NaN: no usable data)."""
+        vals = [v for v in (self.observed_value, self.decision_peak, self.hold_peak)
+                if v is not None and math.isfinite(v)]
         return max(vals) if vals else math.nan
 
     @property
@@ -263,6 +280,17 @@ def reporting_dwell(dwell_cycles: int, interval_s: int) -> int:
     return int(dwell_cycles) * max(1, -(-int(interval_s) // STEP_S))
 
 
+def dwell_cycles_for(dwell_cycles: int, interval_s: int, floor_min: float | None = None) -> int:
+    """The downgrade dwell in cycles: ``dwell_cycles`` of the gauge's own reports
+    (:func:`reporting_dwell`), and never less than ``floor_min`` minutes of time below the line
+    (None / 0: no floor). A floor is a *time*: a river below the line for 30 minutes has said
+    less about the end of a flood than one below it for 3 hours, however often it reports."""
+    n = reporting_dwell(dwell_cycles, interval_s)
+    if floor_min:
+        n = max(n, -(-int(round(float(floor_min) * 60)) // STEP_S))
+    return n
+
+
 def stale_after_s(interval_s: int) -> int:
     """An observation is stale once it is more than two cycles overdue (at least :data:`STALE_S`)."""
     return max(STALE_S, int(interval_s) + 2 * STEP_S)
@@ -365,6 +393,7 @@ def _inputs(
     traj = np.full((len(stations), len(leads)), np.nan)
     thr_mat = table.matrix[[table.index[s] for s in stations]]
     decision: dict[str, np.ndarray] = {}
+    p_hold = hold_probability(settings)
     for i, s in enumerate(stations):
         o = obs.get(s)
         if o is not None:
@@ -396,7 +425,7 @@ def _inputs(
         else:
             flags.append("observed_missing")
         g = groups.get(s)
-        peak = peak_t = dpeak = ipeak = None
+        peak = peak_t = dpeak = ipeak = hpeak = None
         version = method = None
         probs: dict[str, float | None] = {}
         if g is not None:
@@ -406,6 +435,8 @@ def _inputs(
             dpeak = float(np.nanmax(decision[s]))
             near = g["rel"] <= float(settings.imminent_min)
             ipeak = float(np.nanmax(decision[s][near])) if near.any() else None
+            if p_hold is not None:
+                hpeak = float(np.nanmax(hold_trajectory(g["q05"], q50, g["q95"], p_hold)))
             for key, v in thr[s].items():
                 if v:
                     p = exceedance_probability(g["q05"], q50, g["q95"], v)
@@ -430,7 +461,7 @@ def _inputs(
         sel = ~np.isnan(traj[i])
         out[s] = StationInputs(
             station=s, thresholds=thr[s], observed_value=ov, observed_time=ot, decision_peak=dpeak,
-            imminent_peak=ipeak, confirmed_peak=dpeak if settings.confirm_cycles <= 1 else None,
+            imminent_peak=ipeak, confirmed_peak=dpeak if settings.confirm_cycles <= 1 else None, hold_peak=hpeak,
             confirm_cycles=max(1, int(settings.confirm_cycles)),
             forecast_peak=peak, forecast_peak_time=peak_t, time_to=time_to, probability=probs,
             leads=tuple(leads[sel].tolist()), trajectory=tuple(traj[i][sel].tolist()),
@@ -610,7 +641,7 @@ def _station_rule(inp: StationInputs, prev: int, new: int, settings: WarnConfig,
         thr = inp.thresholds.get(lv.key)
         below = f"{thr - settings.margin_m:.2f} m" if thr is not None else "threshold − margin"
         parts.append(f"below {lv.ko} − {settings.margin_m:g} m ({below}) for "
-                     f"{settings.dwell_cycles} cycles")
+                     f"{settings.dwell_cycles} cycles ({settings.dwell_cycles * STEP_S // 60} min)")
         if new == 0:
             parts.append("all clear")
     if fired:
@@ -619,6 +650,13 @@ def _station_rule(inp: StationInputs, prev: int, new: int, settings: WarnConfig,
         lv = LEVELS[new - 1]
         parts.append(f"holding {lv.ko} (hysteresis: not yet below threshold − margin for "
                      f"{settings.dwell_cycles} cycles)")
+        thr = inp.thresholds.get(lv.key)
+        p_hold = hold_probability(settings)
+        if (thr is not None and p_hold is not None and inp.hold_peak is not None
+                and inp.hold_peak >= thr - settings.margin_m):
+            parts.append(f"forecast q{round((1 - p_hold) * 100):02d} back to {inp.hold_peak:.2f} m ≥ "
+                         f"{thr - settings.margin_m:.2f} m within {settings.horizon_min} min "
+                         f"(P ≥ {p_hold:g}: not lowered while a return is that likely)")
     if note:
         parts.insert(0, note)
     return "; ".join(parts)
@@ -799,9 +837,9 @@ def evaluate(
     def cfg(station: str) -> WarnConfig:
         c = per_station.get(station, settings)
         inp = current.get(station)
-        if inp is not None and inp.obs_interval_s > STEP_S:
-            return replace(c, dwell_cycles=reporting_dwell(int(c.dwell_cycles), inp.obs_interval_s))
-        return c
+        interval = inp.obs_interval_s if inp is not None else STEP_S
+        n = dwell_cycles_for(int(c.dwell_cycles), interval, getattr(c, "dwell_min", DWELL_MIN))
+        return c if n == int(c.dwell_cycles) else replace(c, dwell_cycles=n)
 
     expiry = int(settings.expiry_min) * 60
     renew_within = max(STEP_S, expiry // 4)

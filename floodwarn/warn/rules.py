@@ -1,6 +1,6 @@
 """Forecast issuance rules: how much confidence a forecast crossing needs before it warns.
 
-Four rules sit between the forecast quantiles and the hysteresis kernel (see
+Five rules sit between the forecast quantiles and the hysteresis kernel (see
 ``docs/warnings.md`` for the reasons and how the defaults were chosen):
 
 A. **Lead-dependent probability.** A crossing ``τ`` minutes ahead needs
@@ -20,6 +20,15 @@ C. **Upgrade by confirmed evidence, hold by any evidence.** The level may rise o
 D. **Minimum warned duration.** A level, once issued, is not lowered before it has been in force
    ``min_warned_min`` minutes (no half-hour warnings from a forecast that came and went): a
    downgrade the hysteresis allows earlier waits, with the dwell count kept, until then.
+E. **A downgrade needs the forecast to agree.** The hold value also includes the highest
+   (1 − ``p_hold``)-quantile of the current forecast within the horizon (:func:`hold_trajectory`,
+   ``p_hold`` = :data:`HOLD_P`, or ``hold_exceedance_p`` in the settings): the dwell below
+   threshold − margin only counts while the forecast gives P(stage back at or above
+   threshold − margin) < ``p_hold`` at every lead. Issuing needs P ≥ p(τ) ≈ 0.55–0.65, lowering
+   P < 0.25: hysteresis in probability as well as in stage, so a dip between two pulses of a
+   flood, which the forecast made from the dipping values still sees rising or uncertain, does
+   not end in a downgrade-and-reupgrade. It never raises a level (the hold is capped below the
+   next threshold, rule C).
 
 :func:`gated_value` turns (current level, rise value, hold value) into the one value fed to the
 shared hysteresis kernel, and :func:`warning_levels` applies it over a whole series — the
@@ -29,6 +38,7 @@ reference the live engine is tested against and what offline studies use.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from statistics import NormalDist
 from typing import Any
 
@@ -42,11 +52,16 @@ __all__ = [
     "decision_trajectory",
     "gated_value",
     "held_step",
+    "hold_probability",
+    "hold_trajectory",
     "required_probability",
     "warning_levels",
 ]
 
 _NORMAL = NormalDist()
+#: rule E: a level is lowered only when the forecast gives less than this probability of the
+#: stage being back at or above threshold − margin at any lead within the horizon
+HOLD_P = 0.25
 
 
 def _p_far(settings: Any) -> float:
@@ -78,6 +93,30 @@ def decision_trajectory(q05: np.ndarray, q50: np.ndarray, q95: np.ndarray, lead_
         raise ValueError(f"required exceedance probability must be in (0, 1), got {bad}")
     z = np.array([_NORMAL.inv_cdf(1.0 - float(x)) for x in p]) if len(p) else np.zeros(0)
     return med + z * np.where(z >= 0, s_hi, s_lo)
+
+
+def hold_probability(settings: Any) -> float | None:
+    """Rule E's ``p_hold`` (:data:`HOLD_P` unless the settings carry ``hold_exceedance_p``;
+    None or 0 turns the rule off)."""
+    p = getattr(settings, "hold_exceedance_p", HOLD_P)
+    if p is None or float(p) <= 0.0:
+        return None
+    if float(p) >= 1.0:
+        raise ValueError(f"hold_exceedance_p must be in (0, 1), got {p}")
+    return float(p)
+
+
+def hold_trajectory(q05: np.ndarray, q50: np.ndarray, q95: np.ndarray, p_hold: float) -> np.ndarray:
+    """The (1 − ``p_hold``)-quantile at every lead (rule E): it is at or above a stage exactly
+    where the forecast gives P(stage or higher) ≥ ``p_hold``."""
+    med, s_lo, s_hi = _spreads(q05, q50, q95)
+    z = _z_of(float(p_hold))
+    return med + z * (s_hi if z >= 0 else s_lo)
+
+
+@lru_cache(maxsize=8)
+def _z_of(p: float) -> float:
+    return _NORMAL.inv_cdf(1.0 - p)
 
 
 def confirmed_values(peaks: np.ndarray, n: int) -> np.ndarray:
@@ -139,7 +178,8 @@ def warning_levels(rise: np.ndarray, hold: np.ndarray, thresholds: np.ndarray, m
                    dwell: int, min_cycles: int = 0) -> np.ndarray:
     """Issued level at every cycle of a series: rules C–D around the hysteresis kernel.
 
-    ``min_cycles`` is the minimum warned duration in cycles (rule D; 0 = none). With
+    ``hold`` is what holds a level: max(observed, decision peak, hold peak of rule E) per
+    cycle. ``min_cycles`` is the minimum warned duration in cycles (rule D; 0 = none). With
     ``rise == hold`` and no minimum this is exactly
     :func:`floodwarn.kernels.threshold.hysteresis_levels`.
     """

@@ -18,17 +18,19 @@ import numpy as np
 import pandas as pd
 import pytest
 from floodwarn.kernels.threshold import hysteresis_levels
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from floodwarn.config import WarnConfig
 from floodwarn.warn.engine import WarnResult, evaluate
 from floodwarn.warn.levels import exceedance_probability, threshold_vector
 from floodwarn.warn.rules import (
+    HOLD_P,
     confirmed_values,
     decision_trajectory,
     gated_value,
     held_step,
+    hold_trajectory,
     required_probability,
     warning_levels,
 )
@@ -232,6 +234,9 @@ LEADS = np.arange(1, 21) * 10.0
 @PROP
 @given(st.lists(st.tuples(st.floats(5.0, 12.0), st.floats(5.0, 12.0), st.floats(0.0, 3.0), st.booleans()),
                 min_size=2, max_size=10))
+# rule E at work: 주의보 observed, then the stage and a flat forecast sit 0.1 m under the line
+# (8.4 m): the decision peak is below it, the 75 % quantile (8.48 m) is not, so no downgrade
+@example([(8.6, 8.6, 0.0, True)] + [(8.3, 8.3, 0.0, True)] * 7)
 def test_engine_matches_the_offline_reference(catalog: Any, steps: list[tuple[float, float, float, bool]]) -> None:
     cfg = dataclasses.replace(CONFIRM, exceedance_p=0.55, exceedance_p_far=0.7, confirm_cycles=3, min_warned_min=40)
     stages, fcs = [], []
@@ -245,13 +250,15 @@ def test_engine_matches_the_offline_reference(catalog: Any, steps: list[tuple[fl
                for i, (s, q) in enumerate(zip(stages, fcs, strict=True))]
         store.close()
     # offline: decision peaks per cycle, imminent part, rolling minimum, gated hysteresis
-    peak, near = np.full(len(fcs), np.nan), np.full(len(fcs), np.nan)
+    # (rule E: the hold also sees the (1 − p_hold)-quantile of the current forecast)
+    peak, near, back = (np.full(len(fcs), np.nan) for _ in range(3))
     for i, q in enumerate(fcs):
         if q is not None:
             q50 = np.array(q)
             dtraj = decision_trajectory(q50 - 0.3, q50, q50 + 0.45, LEADS, cfg)
             peak[i], near[i] = dtraj.max(), dtraj[LEADS <= cfg.imminent_min].max()
+            back[i] = hold_trajectory(q50 - 0.3, q50, q50 + 0.45, HOLD_P).max()
     o = np.array(stages)
     rise = np.fmax(np.fmax(o, near), confirmed_values(peak, cfg.confirm_cycles))
-    hold = np.fmax(o, peak)
+    hold = np.fmax(np.fmax(o, peak), back)
     assert got == warning_levels(rise, hold, THR, cfg.margin_m, cfg.dwell_cycles, 4).tolist()
