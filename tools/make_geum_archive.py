@@ -33,6 +33,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hourly_archive import flat_runs, kst  # noqa: E402
+from hourly_archive import read_wide as _read_wide  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = ROOT.parent / "shared" / "data" / "geum_yongdam_downstream_hourly"
 SOURCE_FILE = "yongdam_downstream_hourly_2014-10_2024-09.csv"
@@ -43,29 +47,11 @@ SOURCE = "geum-hourly"
 MAX_FLAT_H = 24
 
 
-def flat_runs(values: np.ndarray, max_len: int) -> np.ndarray:
-    """True where a value belongs to a run of > ``max_len`` identical consecutive values."""
-    v = np.asarray(values, dtype=np.float64)
-    n = len(v)
-    out = np.zeros(n, dtype=bool)
-    if n == 0:
-        return out
-    change = np.ones(n, dtype=bool)
-    change[1:] = ~((v[1:] == v[:-1]) | (np.isnan(v[1:]) & np.isnan(v[:-1])))
-    starts = np.flatnonzero(change)
-    ends = np.append(starts[1:], n)
-    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
-        if b - a > max_len:
-            out[a:b] = True
-    return out
 
 
 def read_wide(data_dir: Path) -> pd.DataFrame:
-    """The source table, indexed by KST valid time (tz-aware)."""
-    df = pd.read_csv(data_dir / SOURCE_FILE)
-    idx = pd.DatetimeIndex(pd.to_datetime(df.pop("datetime_kst"), format="%Y-%m-%d %H:%M:%S"))
-    df.index = idx.tz_localize("Asia/Seoul")
-    return df
+    """The source table indexed by its KST stamps (tz-aware)."""
+    return _read_wide(data_dir / SOURCE_FILE, "datetime_kst")
 
 
 def catalog_codes() -> tuple[set[str], set[str], set[str]]:
@@ -115,14 +101,7 @@ def build(wide: pd.DataFrame, start: pd.Timestamp | None = None, end: pd.Timesta
 
 
 def _kst(text: str | None, end: bool = False) -> pd.Timestamp | None:
-    if text is None:
-        return None
-    ts = pd.Timestamp(text)
-    if ts.tzinfo is None:
-        ts = ts.tz_localize("Asia/Seoul")
-    if end and len(text) <= 10:  # a date alone: the whole day
-        ts += pd.Timedelta(hours=23, minutes=59)
-    return ts
+    return kst(text, pd.Timedelta(hours=23, minutes=59) if end else None)
 
 
 def main(argv: list[str] | None = None) -> int:

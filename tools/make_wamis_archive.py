@@ -47,6 +47,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hourly_archive import flat_runs, kst  # noqa: E402
+from hourly_archive import read_wide as _read_wide  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = ROOT.parent / "shared" / "data" / "wamis_hourly_hangang_nakdong"
 SOURCE_FILE = "merged_hourly_wide.csv"
@@ -60,29 +64,11 @@ RAIN_MODES = ("spread", "hour-end")
 STEP = pd.Timedelta(minutes=10)
 
 
-def flat_runs(values: np.ndarray, max_len: int) -> np.ndarray:
-    """True where a value belongs to a run of > ``max_len`` identical consecutive values."""
-    v = np.asarray(values, dtype=np.float64)
-    n = len(v)
-    out = np.zeros(n, dtype=bool)
-    if n == 0 or max_len <= 0:
-        return out
-    change = np.ones(n, dtype=bool)
-    change[1:] = ~((v[1:] == v[:-1]) | (np.isnan(v[1:]) & np.isnan(v[:-1])))
-    starts = np.flatnonzero(change)
-    ends = np.append(starts[1:], n)
-    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
-        if b - a > max_len:
-            out[a:b] = True
-    return out
 
 
 def read_wide(data_dir: Path) -> pd.DataFrame:
-    """The source table indexed by the KST end of each hour (tz-aware)."""
-    df = pd.read_csv(data_dir / SOURCE_FILE)
-    idx = pd.DatetimeIndex(pd.to_datetime(df.pop("time_end_kst"), format="%Y-%m-%d %H:%M:%S"))
-    df.index = idx.tz_localize("Asia/Seoul")
-    return df
+    """The source table indexed by its KST stamps (tz-aware)."""
+    return _read_wide(data_dir / SOURCE_FILE, "time_end_kst")
 
 
 def catalog_codes() -> tuple[set[str], set[str], pd.Series]:
@@ -162,14 +148,7 @@ def build(wide: pd.DataFrame, start: pd.Timestamp | None = None, end: pd.Timesta
 
 
 def _kst(text: str | None, end: bool = False) -> pd.Timestamp | None:
-    if text is None:
-        return None
-    ts = pd.Timestamp(text)
-    if ts.tzinfo is None:
-        ts = ts.tz_localize("Asia/Seoul")
-    if end and len(text) <= 10:  # a date alone: the whole day (its last stamp is 24:00)
-        ts += pd.Timedelta(hours=24)
-    return ts
+    return kst(text, pd.Timedelta(hours=24) if end else None)
 
 
 def main(argv: list[str] | None = None) -> int:
