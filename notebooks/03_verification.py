@@ -14,7 +14,7 @@
 # %% [markdown]
 # # 03 — Verification of the evaluation models on the 2020 flood
 #
-# The shipped evaluation version (`han-lgbm-eval-2012-2019`: trained 2012–2019, calibrated
+# The shipped evaluation version (`han-lgbm-eval-2012-2019-v4`: trained 2012–2019, calibrated
 # 2021, never saw 2020) forecasts every 10 minutes of the 2020 season from the same inputs as
 # the live cycle. Skill by lead, a reliability diagram of the quantiles, and the August 2020
 # hydrographs with the forecast fan. `FLOODWARN_NB_SMALL=1` scores the flood window only.
@@ -39,7 +39,7 @@ from floodwarn.forecast.registry import ModelRegistry
 
 SMALL = os.environ.get("FLOODWARN_NB_SMALL") == "1"
 DATA = Path(os.environ.get("FLOODWARN_SHARED", project_root().parent / "shared")) / "data" / "hanriver"
-VERSION = "han-lgbm-eval-2012-2019"
+VERSION = "han-lgbm-eval-2012-2019-v4"
 bundle = ModelRegistry(project_root() / "models").load(VERSION)
 wide = D.read_hanriver(DATA, [2020])
 feats = D.base_features(wide)

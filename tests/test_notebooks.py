@@ -30,7 +30,7 @@ def test_committed_without_outputs_and_paired(path: Path) -> None:
 def test_notebook_runs_small(path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from nbclient import NotebookClient
 
-    if path.stem.startswith("03") and not (ROOT / "models" / "han-lgbm-eval-2012-2019").is_dir():
+    if path.stem.startswith("03") and not (ROOT / "models" / "han-lgbm-eval-2012-2019-v4").is_dir():
         pytest.skip("the evaluation model version is not in models/")
     monkeypatch.setenv("FLOODWARN_NB_SMALL", "1")
     monkeypatch.setenv("FLOODWARN_SHARED", str(shared_data.parent))

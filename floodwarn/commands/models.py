@@ -16,7 +16,7 @@ index (index.json). Promoting is picked up by a running daemon on its next cycle
 a shadow version forecasts alongside the promoted one but never alerts.
 
   floodwarn models list
-  floodwarn models show han-lgbm-eval-2012-2019
+  floodwarn models show han-lgbm-eval-2012-2019-v4
   floodwarn models promote han-lgbm-all
   floodwarn models shadow han-lgbm-20240801T1200
   floodwarn models retire han-lgbm-20240801T1200

@@ -47,7 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calib-years", default="2021", help="conformal calibration years")
     p.add_argument("--stations", help="comma-separated station codes (default: the four bridges)")
     p.add_argument("--horizons", help="comma-separated leads in minutes (default: 10..360)")
-    p.add_argument("--modes", default="own,sim", help="own, sim or both")
+    p.add_argument("--modes", default="own,nbr,sim",
+                   help="comma-separated: own (own gauge), nbr (own gauge missing, other bridges "
+                        "reporting), sim (boundary conditions only)")
     p.add_argument("--thin", type=int, default=3, help="train on every N-th 10-min row")
     p.add_argument("--version", help="version name (default: han-lgbm-<UTC time>)")
     p.add_argument("--purpose", default="", help="free text recorded in the model card")

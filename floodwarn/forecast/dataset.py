@@ -36,7 +36,8 @@ TIDE = "DT_0032"  # Ganghwa bridge (KHOA)
 RAIN_GAUGES: tuple[str, ...] = ("10184100", "10184110", "10184140")
 
 HORIZONS: tuple[int, ...] = (10, 20, 30, 60, 120, 180, 360)
-MODES: tuple[str, ...] = ("own", "sim")
+#: own gauge present / own gauge missing but the other bridges report / boundary conditions only
+MODES: tuple[str, ...] = ("own", "nbr", "sim")
 STEP_MIN = 10
 #: an input older than this many steps is not carried forward (it becomes missing, flagged)
 FFILL_STEPS = 3
@@ -394,20 +395,24 @@ def feature_names(station: str, mode: str, available: Sequence[str]) -> list[str
     neighbour; no day of year (it learns the training years' seasonal levels and biases
     another year by 5-15 cm); no dam empty capacity ``ecpc`` (it drifts from year to year with
     the reservoir's storage table, so the trees use it to tell years apart and carry that
-    year's gauge level into another year); plus the ``sim_*`` slow-state inputs.
+    year's gauge level into another year); plus the ``sim_*`` slow-state inputs. ``nbr``: the
+    ``sim`` inputs plus the stage and discharge of the *other* bridges (never a column that
+    names ``station``: its stage, its rating-curve discharge, a slope to it) — what is left when
+    the station's own gauge fails in a flood while its neighbours keep reporting.
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r} (known: {MODES})")
     bound = [c for c in available if c.startswith(_BOUNDARY_PREFIXES)]
-    if mode == "sim":
-        return [c for c in bound if not c.startswith(("doy_", "ecpc"))] + [
-            c for c in available if c.startswith("sim_")]
     gauges = [c for c in available if c.startswith(("wl_", "fw_"))]
+    if mode in ("sim", "nbr"):
+        sim = [c for c in bound if not c.startswith(("doy_", "ecpc"))] + [
+            c for c in available if c.startswith("sim_")]
+        return sim if mode == "sim" else sim + [c for c in gauges if station not in c]
     return gauges + bound + [c for c in available if c.startswith("own_")]
 
 
 def target(wide: pd.DataFrame, station: str, horizon_min: int, mode: str) -> pd.Series:
-    """What the (station, horizon, mode) model learns: Δstage (own) or stage (sim) at t + h."""
+    """What the (station, horizon, mode) model learns: Δstage (own) or stage (nbr, sim) at t + h."""
     wl = wide[f"wl_{station}"]
     fut = wl.shift(-(horizon_min // STEP_MIN))
     if mode == "own":

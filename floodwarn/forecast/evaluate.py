@@ -1,7 +1,8 @@
 """The evaluation protocol of issue 6 and the model card it writes.
 
 Test sets (issue times, KST calendar): the 2020 season, the 2020-07-28 .. 08-20 flood window,
-May 2022 (the only 2022 month with released stages), and 2021 for the simulation mode. Scores
+May 2022 (the only 2022 month with released stages), and 2021 for the own-gauge-missing modes
+(`sim`, `nbr`; `nbr` also on the 2020 flood window). Scores
 come from :mod:`floodwarn.verify` on hindcasts made by the same estimators and inputs as the
 live cycle. Results go to ``card.json`` (everything) and ``card.md`` (tables to quote).
 """
@@ -42,6 +43,8 @@ def test_sets(index: pd.DatetimeIndex) -> dict[str, tuple[str, np.ndarray]]:
         "2022-05": ("own", _span(index, "2022-05-01", "2022-06-01")),
         "2021-sim": ("sim", D.years_mask(index, [2021])),
         "2020-sim": ("sim", D.years_mask(index, [2020])),
+        "2021-nbr": ("nbr", D.years_mask(index, [2021])),
+        "2020-flood-nbr": ("nbr", _span(index, "2020-07-28", "2020-08-21")),
     }
 
 
@@ -196,7 +199,8 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"- stations: {', '.join(f'{s} {D.BRIDGE_NAMES.get(s, s)}' for s in card['stations'])}",
         f"- leads (min): {card['horizons_min']}; modes: {card['modes']} "
         "(own = with own gauge, Δstage target; sim = boundary conditions only: Paldang dam, "
-        "Ganghwa tide, rain, no stage or discharge on the reach)",
+        "Ganghwa tide, rain, no stage or discharge on the reach; nbr = own gauge missing: the sim "
+        "inputs + the other bridges' stage and discharge)",
         "- estimator: LightGBM L2 central model + 5/95 % quantile models, conformalised (CQR) on "
         "the calibration years, sorted so quantiles never cross",
         f"- training time: {card['train_seconds']} s on 2 threads",

@@ -4,7 +4,10 @@
 it picks the best method that its inputs allow, and says which in ``method`` and ``flags``:
 
 1. ``lgbm`` — the trained model with the station's own recent stage (change-of-stage targets);
-2. ``lgbm-sim`` — own gauge missing: simulation from boundary conditions (dam, tide, rain);
+2. ``lgbm-nbr`` — own gauge missing, the other bridges reporting: their stages + the boundary
+   conditions (a gauge that fails in a flood while its neighbours keep reporting);
+   ``lgbm-sim`` — own gauge missing and a neighbour too: simulation from boundary conditions
+   (dam, tide, rain) alone;
 3. ``routing+ar1`` — no trained model applies, but the catalog's river network knows what
    drains into the station: dam outflow and rain routed down the network, stage by rating,
    AR(1)-corrected (:mod:`floodwarn.forecast.hydro`); network gauges that are not forecast points
@@ -107,9 +110,29 @@ def _stale_from(finite: dict[str, bool], cols: list[str]) -> list[str]:
     return [c for c in cols if not finite.get(c, False)]
 
 
-def _raw_inputs(mode: str) -> list[str]:
+def _raw_inputs(mode: str, station: str = "") -> list[str]:
+    """The raw columns a ``mode`` model reads (``nbr``: everything but ``station``'s gauge)."""
     cols = D.input_columns()
-    return [c for c in cols if not c.startswith(("wl_", "fw_"))] if mode == "sim" else cols
+    if mode == "own":
+        return cols
+    bound = [c for c in cols if not c.startswith(("wl_", "fw_"))]
+    if mode == "sim":
+        return bound
+    return [c for c in cols if c not in bound and not c.endswith(f"_{station}")] + bound
+
+
+def _mode(bundle: ForecastBundle, station: str, own_now: float, finite: dict[str, bool]) -> str:
+    """Own gauge → ``own``; else every neighbour gauge fresh → ``nbr``; else ``sim``."""
+    if np.isfinite(own_now) and bundle.has(station, "own"):
+        return "own"
+    gauges = [c for c in _raw_inputs("nbr", station) if c.startswith("wl_")]
+    if bundle.has(station, "nbr") and not _stale_from(finite, gauges):
+        return "nbr"
+    return "sim"
+
+
+#: forecast ``method`` of each model mode
+METHODS = {"own": "lgbm", "nbr": "lgbm-nbr", "sim": "lgbm-sim"}
 
 
 #: catalog → (its stations table, codes forecast every cycle); see floodwarn.cycle._forecast_codes
@@ -149,13 +172,13 @@ def _model_rows(bundle: ForecastBundle, feats: pd.DataFrame, win: pd.DataFrame, 
     pos, last, finite = prep
     i_own = pos.get(f"wl_{station}")
     own_now = last[i_own] if i_own is not None else np.nan
-    mode = "own" if np.isfinite(own_now) and bundle.has(station, "own") else "sim"
+    mode = _mode(bundle, station, own_now, finite)
     if not bundle.has(station, mode):
         return []
     flags = list(extra_flags)
-    if mode == "sim":
+    if mode != "own":
         flags.append("own-gauge-missing")
-    stale = _stale_from(finite, _raw_inputs(mode))
+    stale = _stale_from(finite, _raw_inputs(mode, station))
     if mode == "own":
         stale = [c for c in stale if c != f"wl_{station}"]
     if mode == "sim" and f"tototf_{D.DAM}" in stale:
@@ -167,7 +190,7 @@ def _model_rows(bundle: ForecastBundle, feats: pd.DataFrame, win: pd.DataFrame, 
         flags.append("short-history")  # under half of the 3-day windows available
     x = last[[pos[c] for c in names]].astype(np.float32)[None, :]
     base = float(own_now) if mode == "own" else 0.0
-    method = "lgbm" if mode == "own" else "lgbm-sim"
+    method = METHODS[mode]
     fl = ",".join(flags)
     horizons = list(bundle.horizons)
     q = _predict_leads([bundle.estimators[(station, mode, h)] for h in horizons], x) + base
@@ -464,5 +487,5 @@ def hindcast(
                                  "q95": q[:, 2], "obs": obs, "persistence": now}))
     df = pd.concat(out, ignore_index=True)
     df.insert(0, "station", station)
-    df["method"] = "lgbm" if mode == "own" else "lgbm-sim"
+    df["method"] = METHODS[mode]
     return df

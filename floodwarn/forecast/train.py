@@ -125,7 +125,7 @@ def train_bundle(
         "calib_years": [int(y) for y in calib_years],
         "thin": thin,
         "params": params,
-        "target": {"own": "stage(t+h) - stage(t), m", "sim": "stage(t+h), m"},
+        "target": {"own": "stage(t+h) - stage(t), m", "nbr": "stage(t+h), m", "sim": "stage(t+h), m"},
         "flood_weight_stage_m": FLOOD_WEIGHT_STAGE_M,
         "flood_weight_max": FLOOD_WEIGHT_MAX,
         "features": {},

@@ -53,6 +53,22 @@ def test_sim_features_never_see_stage_or_discharge(wide: pd.DataFrame) -> None:
     assert not [c for c in cols if c.startswith("doy_")]
 
 
+@pytest.mark.parametrize("station", D.BRIDGES)
+def test_nbr_features_see_the_other_bridges_but_nothing_of_the_station(wide: pd.DataFrame,
+                                                                       station: str) -> None:
+    """Own gauge missing: its stage cannot leak in through its discharge or a slope to it."""
+    avail = list(D.base_features(wide.iloc[:50]).columns)
+    nbr = D.feature_names(station, "nbr", avail)
+    sim = D.feature_names(station, "sim", avail)
+    assert nbr[: len(sim)] == sim
+    extra = nbr[len(sim):]
+    assert extra and all(c.startswith(("wl_", "fw_")) for c in extra)
+    assert not [c for c in nbr if station in c]
+    for other in set(D.BRIDGES) - {station}:
+        assert f"wl_{other}" in extra
+    assert D.target(wide, station, 60, "nbr").equals(D.target(wide, station, 60, "sim"))
+
+
 def test_regularise_fills_the_grid() -> None:
     w = synthetic_wide(50).drop(index=synthetic_wide(50).index[10:20])
     r = D.regularise(w)

@@ -57,7 +57,8 @@ def test_full_training_on_a_local_cluster_equals_serial(client) -> None:
               horizons=[10, 60], params=TINY, thin=2)
     serial = train_bundle(both, feats, **kw)
     dist = train_bundle(both, feats, executor=client, **kw)
-    assert sorted(dist.estimators) == sorted(serial.estimators) and len(serial.estimators) == 8
+    n = 2 * len(D.MODES) * 2  # stations × modes × horizons
+    assert sorted(dist.estimators) == sorted(serial.estimators) and len(serial.estimators) == n
     for key, est in serial.estimators.items():
         assert dist.estimators[key].model_strings() == est.model_strings(), key
         assert dist.estimators[key].offset_ == est.offset_, key

@@ -57,11 +57,11 @@ def test_folds_follow_the_documented_split() -> None:
 
 def test_loyo_scores_every_held_out_season(serial) -> None:
     assert serial["years"] == list(YEARS)
-    assert [f["n_models"] for f in serial["folds"]] == [4 * 2 * 2] * 3
+    assert [f["n_models"] for f in serial["folds"]] == [4 * len(D.MODES) * 2] * 3
     assert serial["config"]["params"]["num_threads"] == 1
     tab = fold_table([{"table": serial["table"]}])
     # every (year, mode, station, lead) scored once, on the held-out season's rows only
-    assert len(tab) == 3 * 2 * 4 * 2
+    assert len(tab) == 3 * len(D.MODES) * 4 * 2
     assert not tab.duplicated(["test_year", "mode", "station", "lead_min"]).any()
     assert (tab["n"] > 2000).all()
     # the own-gauge model beats persistence on the synthetic river at 1 h, in every held-out year
@@ -72,7 +72,7 @@ def test_loyo_scores_every_held_out_season(serial) -> None:
 def test_aggregate_and_competition_metric_come_from_the_fold_scores(serial) -> None:
     tab = pd.DataFrame(serial["table"])
     agg = pd.DataFrame(serial["aggregate"])
-    assert len(agg) == 2 * 4 * 2
+    assert len(agg) == len(D.MODES) * 4 * 2
     r = agg[(agg["mode"] == "own") & (agg["station"] == "1018683") & (agg["lead_min"] == 60)].iloc[0]
     g = tab[(tab["mode"] == "own") & (tab["station"] == "1018683") & (tab["lead_min"] == 60)]
     assert r["rmse_cm_mean"] == pytest.approx(g["rmse_cm"].mean())

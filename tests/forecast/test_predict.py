@@ -72,10 +72,20 @@ def test_degraded_modes_are_flagged(history: pd.DataFrame, tiny_models: Path) ->
     h.loc[h.index > at - pd.Timedelta("2h"), "wl_1018683"] = np.nan
     h.loc[h.index > at - pd.Timedelta("1h"), "rf_10184110"] = np.nan
     df = forecast_cycle(at.to_pydatetime(), h, None, reg)
-    sim = df[df.station == "1018683"]
+    nbr = df[df.station == "1018683"]  # own gauge gone, the other bridges still report
+    assert (nbr["method"] == "lgbm-nbr").all()
+    assert nbr["flags"].str.contains("own-gauge-missing").all()
+    assert nbr["flags"].str.contains("stale-input:rf_10184110").all()
+    assert not nbr["flags"].str.contains("stale-input:wl_1018683").any()
+    # a neighbour gone too: boundary conditions only
+    h2 = h.copy()
+    h2.loc[h2.index > at - pd.Timedelta("2h"), "wl_1019630"] = np.nan
+    sim = forecast_cycle(at.to_pydatetime(), h2, None, reg)
+    sim = sim[sim.station == "1018683"]
     assert (sim["method"] == "lgbm-sim").all()
     assert sim["flags"].str.contains("own-gauge-missing").all()
     assert sim["flags"].str.contains("stale-input:rf_10184110").all()
+    assert not np.allclose(sim["q50"].to_numpy(), nbr["q50"].to_numpy())
     own = df[df.station == "1018680"]
     assert (own["method"] == "lgbm").all() and own["flags"].str.contains("stale-input:rf_10184110").all()
     assert not own["flags"].str.contains("short-history").any()

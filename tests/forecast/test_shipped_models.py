@@ -13,7 +13,7 @@ from floodwarn.forecast import dataset as D
 from floodwarn.forecast.predict import hindcast
 from floodwarn.forecast.registry import ModelRegistry
 
-EVAL = "han-lgbm-eval-2012-2019"
+EVAL = "han-lgbm-eval-2012-2019-v4"
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +37,22 @@ def test_eval_model_never_trained_on_2020_and_beats_persistence(shared_data: Pat
     assert (np.abs(tab["coverage90"] - 0.9) <= 0.05).all()
 
 
+@pytest.mark.shared
+def test_a_failed_gauge_is_forecast_from_its_neighbours_better_than_from_the_boundary(
+        shared_data: Path, eval_bundle) -> None:
+    """Hangang bridge's gauge gone in the 2020 flood: the other bridges beat dam + tide + rain."""
+    wide = D.read_hanriver(shared_data / "hanriver", [2020])
+    feats = D.base_features(wide)
+    kst = feats.index.tz_convert("Asia/Seoul")
+    rows = np.asarray((kst >= "2020-07-28") & (kst < "2020-08-21"))
+    rmse = {}
+    for mode in ("nbr", "sim"):
+        fc = hindcast(eval_bundle, wide, feats, "1018683", mode, rows)
+        rmse[mode] = verify.verify_table(fc).set_index("lead_min")["rmse_cm"]
+        assert (fc["method"] == f"lgbm-{mode}").all()
+    assert (rmse["nbr"].loc[[10, 60, 180]] < rmse["sim"].loc[[10, 60, 180]]).all(), rmse
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 @pytest.mark.shared
@@ -48,4 +64,4 @@ def test_full_training_and_evaluation(shared_data: Path, tmp_path: Path) -> None
                "--version", "full", "--purpose", "slow test"])
     assert rc == 0
     card = (tmp_path / "full" / "card.md").read_text()
-    assert "## 2020-flood" in card and "## 2021-sim" in card
+    assert "## 2020-flood" in card and "## 2021-sim" in card and "## 2021-nbr" in card
