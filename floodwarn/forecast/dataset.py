@@ -38,6 +38,9 @@ RAIN_GAUGES: tuple[str, ...] = ("10184100", "10184110", "10184140")
 HORIZONS: tuple[int, ...] = (10, 20, 30, 60, 120, 180, 360)
 #: own gauge present / own gauge missing but the other bridges report / boundary conditions only
 MODES: tuple[str, ...] = ("own", "nbr", "sim")
+#: nbr mode: the bridge whose current stage a station's forecast is relative to (nearest one)
+NBR_REFERENCE = {"1018662": "1018680", "1018680": "1018683", "1018683": "1018680",
+                 "1019630": "1018683"}
 STEP_MIN = 10
 #: an input older than this many steps is not carried forward (it becomes missing, flagged)
 FFILL_STEPS = 3
@@ -411,13 +414,35 @@ def feature_names(station: str, mode: str, available: Sequence[str]) -> list[str
     return gauges + bound + [c for c in available if c.startswith("own_")]
 
 
-def target(wide: pd.DataFrame, station: str, horizon_min: int, mode: str) -> pd.Series:
-    """What the (station, horizon, mode) model learns: Δstage (own) or stage (nbr, sim) at t + h."""
-    wl = wide[f"wl_{station}"]
-    fut = wl.shift(-(horizon_min // STEP_MIN))
+def anchor_station(station: str, mode: str) -> str | None:
+    """The gauge whose current stage a (station, mode) target is relative to (None: absolute).
+
+    ``own``: the station itself. ``nbr``: its nearest bridge, :data:`NBR_REFERENCE` — an absolute
+    stage target cannot leave the range of the training years (trees predict leaf values), which
+    put the 2020 flood 60-126 cm off; relative to the neighbour it is 18-41 cm off (1-6 h). ``sim``:
+    none is available.
+    """
     if mode == "own":
-        return fut - wl.ffill(limit=FFILL_STEPS)
-    return fut
+        return station
+    if mode == "nbr":
+        return NBR_REFERENCE[station]
+    return None
+
+
+def anchor(wide: pd.DataFrame, station: str, mode: str) -> pd.Series:
+    """The stage the forecast of ``mode`` is added to, as the live cycle carries it forward."""
+    ref = anchor_station(station, mode)
+    if ref is None:
+        return pd.Series(0.0, index=wide.index)
+    return wide[f"wl_{ref}"].ffill(limit=FFILL_STEPS)
+
+
+def target(wide: pd.DataFrame, station: str, horizon_min: int, mode: str) -> pd.Series:
+    """What the (station, horizon, mode) model learns: stage at t + h minus :func:`anchor`
+    (Δstage for ``own``, the difference to the reference bridge now for ``nbr``, the stage
+    itself for ``sim``)."""
+    fut = wide[f"wl_{station}"].shift(-(horizon_min // STEP_MIN))
+    return fut - anchor(wide, station, mode)
 
 
 def observed_future(wide: pd.DataFrame, station: str, horizon_min: int) -> pd.Series:

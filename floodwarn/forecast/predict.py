@@ -131,6 +131,14 @@ def _mode(bundle: ForecastBundle, station: str, own_now: float, finite: dict[str
     return "sim"
 
 
+def _anchor_station(bundle: ForecastBundle, station: str, mode: str) -> str | None:
+    """The gauge the (station, mode) model's output is relative to, as the version was trained
+    (its manifest's ``nbr_reference``; :func:`floodwarn.forecast.dataset.anchor_station`)."""
+    if mode == "nbr":
+        return dict(bundle.manifest.get("nbr_reference", D.NBR_REFERENCE))[station]
+    return D.anchor_station(station, mode)
+
+
 #: forecast ``method`` of each model mode
 METHODS = {"own": "lgbm", "nbr": "lgbm-nbr", "sim": "lgbm-sim"}
 
@@ -189,7 +197,10 @@ def _model_rows(bundle: ForecastBundle, feats: pd.DataFrame, win: pd.DataFrame, 
     if any(c in names and not np.isfinite(last[pos[c]]) for c in long_windows):
         flags.append("short-history")  # under half of the 3-day windows available
     x = last[[pos[c] for c in names]].astype(np.float32)[None, :]
-    base = float(own_now) if mode == "own" else 0.0
+    ref = _anchor_station(bundle, station, mode)
+    base = 0.0 if ref is None else float(last[pos[f"wl_{ref}"]])
+    if not np.isfinite(base):
+        return []  # _mode checked it is fresh; never add a forecast to a missing stage
     method = METHODS[mode]
     fl = ",".join(flags)
     horizons = list(bundle.horizons)
@@ -476,12 +487,13 @@ def hindcast(
     sel = np.ones(len(feats), bool) if rows is None else np.asarray(rows, bool)
     X = feats.loc[sel, bundle.features(station, mode)].to_numpy(np.float32)
     now = wide[f"wl_{station}"].ffill(limit=D.FFILL_STEPS).to_numpy(np.float64)[sel]
+    ref = _anchor_station(bundle, station, mode)
+    base = (np.zeros(len(now)) if ref is None
+            else wide[f"wl_{ref}"].ffill(limit=D.FFILL_STEPS).to_numpy(np.float64)[sel])
     idx = feats.index[sel]
     out = []
     for h in bundle.horizons:
-        q = bundle.estimators[(station, mode, h)].predict_quantiles(X)
-        if mode == "own":
-            q = q + now[:, None]
+        q = bundle.estimators[(station, mode, h)].predict_quantiles(X) + base[:, None]
         obs = D.observed_future(wide, station, h).to_numpy(np.float64)[sel]
         out.append(pd.DataFrame({"issued_at": idx, "lead_min": h, "q05": q[:, 0], "q50": q[:, 1],
                                  "q95": q[:, 2], "obs": obs, "persistence": now}))

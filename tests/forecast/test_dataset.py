@@ -66,7 +66,11 @@ def test_nbr_features_see_the_other_bridges_but_nothing_of_the_station(wide: pd.
     assert not [c for c in nbr if station in c]
     for other in set(D.BRIDGES) - {station}:
         assert f"wl_{other}" in extra
-    assert D.target(wide, station, 60, "nbr").equals(D.target(wide, station, 60, "sim"))
+    # relative to the nearest bridge now (an absolute stage cannot exceed the training years)
+    ref = D.NBR_REFERENCE[station]
+    assert ref != station and f"wl_{ref}" in extra
+    y = D.target(wide, station, 60, "nbr")
+    assert y.iloc[100] == pytest.approx(wide[f"wl_{station}"].iloc[106] - wide[f"wl_{ref}"].iloc[100])
 
 
 def test_regularise_fills_the_grid() -> None:
