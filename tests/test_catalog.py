@@ -203,6 +203,15 @@ def test_known_and_gdt(cat):
 # --- network --------------------------------------------------------------------------
 
 MAIN_STEM = ["1017310", "1018610", "1018640", "1018662", "1018680", "1018683", "1019630", "1019675", "DT_0032"]
+#: Yongdam dam -> the Geum gauges that answer its release (2018-09 and 2021-08 steps)
+GEUM_MAIN = ["3001110", "3002655", "3004620", "3004650", "3004690", "3006680"]
+#: the 17 catalogued gauges of ../shared/data/geum_yongdam_downstream_hourly
+GEUM_GAUGES = {
+    "3002655", "3003620", "3003660", "3003680", "3004620", "3004650", "3004670", "3004690", "3005690",
+    "3006680", "3007610", "3007620", "3007640", "3007650", "3007655", "3007660", "3008670",
+}
+#: stations/dams.csv has no coordinates for Yongdam dam; its stage gauge 3001690 is at the dam
+DAM_GAUGE = {"3001110": "3001690"}
 
 
 def test_network_main_stem(cat):
@@ -214,9 +223,12 @@ def test_network_main_stem(cat):
     km = sum(net.loc[c, "reach_km"] for c in MAIN_STEM[:5])
     assert 30 < km < 40
     assert net["reach_km"].dropna().gt(0).all()
-    # every node is a real station with coordinates
+    # every node is a real station with coordinates (a dam without them: its stage gauge's)
     for code, row in net.iterrows():
         frame = {"waterlevel": cat.stations, "rainfall": cat.rainfall, "dam": cat.dams, "tide": cat.tide}[row["kind"]]
+        assert code in frame.index, code
+        if code in DAM_GAUGE:
+            frame, code = cat.stations, DAM_GAUGE[code]
         assert not math.isnan(frame.loc[code, "lon"]), code
 
 
@@ -225,7 +237,8 @@ def test_network_upstream_and_order(cat):
     assert cat.upstream("1017310") == []
     assert cat.upstream("1018630") == ["10184110"]
     everything = cat.upstream("DT_0032", recursive=True)
-    assert set(everything) == set(cat.network.index) - {"DT_0032"}
+    han = cat.network.index[cat.network["basin"] == "Han"]
+    assert set(everything) == set(han) - {"DT_0032"}
     order = cat.topological_order()
     assert sorted(order) == sorted(cat.network.index)
     pos = {c: i for i, c in enumerate(order)}
@@ -233,15 +246,47 @@ def test_network_upstream_and_order(cat):
         if down:
             assert pos[code] < pos[down], (code, down)
     assert order == cat.topological_order()  # deterministic
-    assert order[-1] == "DT_0032"
-    assert cat.topological_order(basin="Han") == order
-    assert cat.topological_order(basin="Geum") == []
+    assert cat.topological_order(basin="Han")[-1] == "DT_0032"
+    assert cat.topological_order(basin="Han") == [c for c in order if c in set(han)]
+    assert cat.topological_order(basin="Nakdong") == []
     # the three competition rain gauges are lateral inputs
     rain = cat.network[cat.network["kind"] == "rainfall"]
     assert set(rain.index) == {"10184100", "10184110", "10184140"}
     assert (rain["role"] == "lateral").all()
     with pytest.raises(CatalogError):
         cat.upstream("1001602")
+
+
+def test_network_geum_below_yongdam(cat):
+    net = cat.network
+    geum = net[net["basin"] == "Geum"]
+    assert set(geum.index) == GEUM_GAUGES | {"3001110"}
+    assert set(geum["kind"]) == {"dam", "waterlevel"}  # no rain laterals: the archive has no HRFCO rain
+    assert cat.downstream_path("3001110") == GEUM_MAIN
+    assert net.loc["3001110", "role"] == "boundary" and (geum.loc[GEUM_MAIN, "river"] == "금강").all()
+    # tributaries drain into the main-stem gauge below their confluence
+    assert cat.downstream_path("3003620")[:4] == ["3003620", "3003660", "3003680", "3004620"]  # Muju Namdae
+    assert net.loc["3008670", "downstream"] == "3004650"  # Bonghwang: Jewon bridge ignores the release
+    assert net.loc["3004670", "downstream"] == "3004690"
+    assert net.loc["3005690", "downstream"] == "3006680"  # Chogang: Simcheon bridge ignores it too
+    assert cat.downstream_path("3007610") == ["3007610", "3007620", "3007640", "3007650", "3007655", "3007660"]
+    assert set(cat.upstream("3001110", recursive=True)) == set()
+    assert set(cat.upstream("3006680", recursive=True)) == GEUM_GAUGES - {"3006680"} - {
+        "3007610", "3007620", "3007640", "3007650", "3007655", "3007660"} | {"3001110"}
+    # HRFCO codes grow downstream within a mid-basin (first four digits)
+    for code, down in geum["downstream"].items():
+        if down and down[:4] == code[:4]:
+            assert down > code, (code, down)
+    # approximate along-river lengths: Yongdam dam -> Iwon bridge about 60 km
+    km = sum(geum.loc[c, "reach_km"] for c in GEUM_MAIN[:-1])
+    assert 45 < km < 80
+    assert geum["reach_km"].dropna().between(1, 30).all()
+    # the five forecast points of the archive keep their role
+    points = set(cat.forecast_points().index) & set(geum.index)
+    assert points == {"3003680", "3004690", "3007620", "3007660", "3008670"}
+    assert (geum.loc[sorted(points), "role"] == "forecast").all()
+    order = cat.topological_order(basin="Geum")
+    assert order[0] == "3001110" and sorted(order) == sorted(geum.index)
 
 
 # --- GeoJSON --------------------------------------------------------------------------

@@ -183,3 +183,191 @@ def test_real_flood_august_2020_against_persistence(shared_data: Path) -> None:
     for key in err:
         assert rmse(err[key]) < 1.5 * rmse(pers[key]), (key, rmse(err[key]), rmse(pers[key]))
     assert 0.75 <= np.mean(inside) <= 0.98
+
+
+# --- hourly gauges, flow-dependent celerity, prior ratings (the Geum below Yongdam dam) --------
+
+GEUM = pd.DataFrame(
+    {
+        "code": ["D", "A", "B", "T"],
+        "kind": ["dam", "waterlevel", "waterlevel", "waterlevel"],
+        "downstream": ["A", "B", "", "B"],
+        "reach_km": [12.0, 24.0, np.nan, 6.0],
+        "river": ["main", "main", "main", "trib"],
+        "basin": ["Geum"] * 4,
+    }
+).set_index("code", drop=False)
+
+
+def test_celerity_follows_the_release_in_a_flow_dependent_basin() -> None:
+    plan = H.plan_from_network(GEUM)
+    p = H.BASIN_PARAMS["Geum"]
+    nt = 600
+
+    def arrival(base: float) -> int:
+        step = np.full((1, nt), base)
+        step[0, 50:] = 2 * base
+        b = plan.route(step, np.zeros((0, nt)), STEP_S)[plan.index["B"]]
+        return int(np.flatnonzero(b - base >= 0.5 * base)[0]) - 50
+
+    slow, fast = arrival(p.q_ref_m3s / 2), arrival(5 * p.q_ref_m3s)  # the step's top: q_ref, 10 q_ref
+    c_slow = p.celerity_ms  # step to 2 x q_ref/2 = q_ref: the celerity at q_ref
+    c_fast = p.celerity_ms * 10**p.celerity_exp
+    assert abs(slow - 36_000 / c_slow / STEP_S) <= 2, slow
+    assert abs(fast - 36_000 / c_fast / STEP_S) <= 2, fast
+    # the Han (no basin column, or another basin) keeps its constant celerity
+    assert (H.plan_from_network(NET).celerities(np.array([1e5])) == H.CELERITY_MS).all()
+
+
+def _hourly(x: np.ndarray) -> np.ndarray:
+    """An hourly gauge on the 10-minute grid: values on the hour only."""
+    out = np.full(len(x), np.nan)
+    out[::6] = x[::6]
+    return out
+
+
+def _geum_history(n: int, release: np.ndarray, lateral: np.ndarray, rating: tuple[float, float, float]
+                  ) -> tuple[pd.DataFrame, np.ndarray]:
+    """Hourly release and hourly stage at B = rating(routed release + lateral)."""
+    idx = pd.date_range("2018-09-01", periods=n, freq="10min", tz="UTC", name="time")
+    plan = H.plan_from_network(GEUM)
+    q_b = plan.route(release[None, :], np.zeros((0, n)), STEP_S, np.array([release.max()]))[plan.index["B"]]
+    stage = _stage(q_b + lateral, rating)
+    wide = pd.DataFrame(index=idx)
+    wide["tototf_D"] = _hourly(release)
+    wide["wl_B"] = _hourly(stage)
+    wide["wl_T"] = _hourly(np.full(n, 1.0))
+    return wide, stage
+
+
+def test_prior_rating_carries_the_routed_release_onto_a_larger_river(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 270 m³/s release step on a river already carrying 600 m³/s: the prior rating raises B by
+    what 270 m³/s more does at that stage; the anchored default (routed flow = all the flow) would
+    read a 30-fold flow increase."""
+    n, at = 700, 467  # issue at the hour, the step (at 420) not yet at B
+    rating = (100.0, -0.5, H.RATING_B)
+    release = np.full(n, 9.0)
+    release[420:] = 279.0
+    wide, stage = _geum_history(n, release, np.full(n, 600.0), rating)
+    win = wide.iloc[at - 437:at + 1]
+    horizons = [60, 180, 360]
+    plan = H.plan_from_network(GEUM)
+    monkeypatch.setitem(H.PRIOR_RATINGS, "B", rating)
+    fc = H.routing_ar1(win, ["B", "T"], plan, horizons)
+    assert set(fc) == {"B"}  # T has no upstream release: left to persistence-trend
+    truth = stage[at + np.array(horizons) // 10]
+    assert truth[-1] - truth[0] > 0.3  # the wave arrives within the horizon
+    np.testing.assert_allclose(fc["B"].q[:, 1], truth, atol=0.05)
+    assert fc["B"].rating == "prior" and "uncalibrated-params" in fc["B"].flags
+    monkeypatch.delitem(H.PRIOR_RATINGS, "B")
+    anchored = H.routing_ar1(win, ["B"], plan, horizons)["B"]
+    assert anchored.rating == "default"
+    assert anchored.q[-1, 1] - truth[-1] > 2.0  # what the prior rating is for
+
+
+def test_prior_rating_extrapolates_the_rest_of_the_catchment_like_persistence_trend(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Steady release, rain-driven rise at B: the lateral flow gets half its last-hour trend
+    for an hour, then is held (the persistence-trend rule, in flow)."""
+    n, at = 600, 498
+    rating = (100.0, -0.5, H.RATING_B)
+    lateral = 300.0 + np.clip(np.arange(n) - 400, 0, None) * 5.0  # +30 m³/s per hour from 400
+    wide, _ = _geum_history(n, np.full(n, 9.0), lateral, rating)
+    monkeypatch.setitem(H.PRIOR_RATINGS, "B", rating)
+    win = wide.iloc[at - 437:at + 1]
+    fc = H.routing_ar1(win, ["B"], H.plan_from_network(GEUM), [60, 120, 360])["B"]
+    q_now = 9.0 + lateral[at]
+    expect = _stage(np.array([q_now + 15.0]), rating)[0]  # half of 30 m³/s/h for one hour
+    np.testing.assert_allclose(fc.q[:, 1], expect, atol=0.01)
+
+
+def test_hourly_inputs_are_on_time_between_reports_and_band_is_finite(monkeypatch: pytest.MonkeyPatch) -> None:
+    n = 700
+    rating = (100.0, -0.5, H.RATING_B)
+    release = 9.0 + 270.0 * (np.arange(n) >= 300)
+    lateral = 400.0 + 100.0 * np.sin(np.arange(n) / 40.0)
+    wide, _ = _geum_history(n, release, lateral, rating)
+    monkeypatch.setitem(H.PRIOR_RATINGS, "B", rating)
+    plan = H.plan_from_network(GEUM)
+    late = wide.copy()
+    late.iloc[601:] = np.nan  # nothing reported after 600
+    for at, stale in ((600, False), (604, False), (605, False), (624, True)):  # hh:00, hh:40, hh:50, 4 h
+        win = late.iloc[at - 437:at + 1]
+        fc = H.routing_ar1(win, ["B"], plan, list(D.HORIZONS))["B"]
+        bad = {f for f in fc.flags if f.startswith("stale-input")}
+        assert bool(bad) == stale, (at, fc.flags)
+        if stale:
+            assert bad == {"stale-input:tototf_D", "stale-input:wl_B"}
+        width = fc.q[:, 2] - fc.q[:, 0]
+        assert np.isfinite(fc.q).all() and (width > 0).all() and (np.diff(width) >= -1e-12).all()
+    # a 40-minute lead of an hourly gauge uses its 60-minute errors, not the sqrt-scaled guess
+    err = np.full(200, np.nan)
+    err[::6] = np.random.default_rng(1).normal(0.0, 0.1, len(err[::6]))
+    sig = H._spread(err, np.array([4.0, 6.0, 12.0]), 1.0, every=6)
+    assert sig[0] == sig[1] and sig[1] > 0.1 and sig[2] >= sig[1]
+
+
+def test_geum_network_routes_the_main_stem_and_leaves_tributaries_to_persistence(tmp_path: Path) -> None:
+    from floodwarn.catalog import load_catalog
+
+    cat = load_catalog()
+    plan = H.network_plan(cat)
+    assert plan is not None
+    main = ["3002655", "3004620", "3004650", "3004690", "3006680"]
+    tribs = ["3003680", "3008670", "3005690", "3004670", "3007620", "3007660"]
+    assert all(H.routable(plan, s) for s in main)
+    assert not any(H.routable(plan, s) for s in tribs)
+    assert set(main) <= set(H.PRIOR_RATINGS)
+    n = 500
+    idx = pd.date_range("2021-08-28", periods=n, freq="10min", tz="UTC", name="time")
+    wide = pd.DataFrame(index=idx)
+    wide["tototf_3001110"] = _hourly(np.where(np.arange(n) >= 486, 280.0, 10.0))  # 90 min before
+    for s in main + tribs:
+        wide[f"wl_{s}"] = _hourly(np.full(n, 1.5))
+    at = idx[-1 - 4]  # hh:40
+    df = forecast_cycle(at.to_pydatetime(), wide, cat, ModelRegistry(tmp_path))
+    m = df.groupby("station")["method"].first()
+    assert (m[main] == "routing+ar1").all()
+    assert (m[["3003680", "3008670", "3007620", "3007660"]] == "persistence-trend").all()
+    fl = df.loc[df.station.isin(main), "flags"].str.split(",")
+    assert fl.map(lambda f: "uncalibrated-params" in f and not any(x.startswith("stale") for x in f)).all()
+    # the release step reaches 대티교 (10 km below the dam) within hours, 이원대교 much later
+    q = df.set_index(["station", "lead_min"])["q50"]
+    assert q["3002655", 180] > 2.0
+    assert q["3006680", 60] == pytest.approx(1.5, abs=0.01)
+
+
+def test_real_geum_release_2018_beats_persistence_trend(shared_data: Path) -> None:
+    """The 2018-09-05 ≈270 m³/s Yongdam release (a calibration event), issues every hour: at the
+    main-stem gauges the routed forecast's 3 h / 6 h RMSE is below persistence-trend's."""
+    import importlib.util
+
+    from floodwarn.catalog import load_catalog
+    from floodwarn.forecast.fallback import persistence_trend
+
+    spec = importlib.util.spec_from_file_location("mga", Path(__file__).parents[2] / "tools" / "make_geum_archive.py")
+    mga = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(mga)  # type: ignore[union-attr]
+    src = shared_data / "geum_yongdam_downstream_hourly"
+    if not src.is_dir():
+        pytest.skip(f"{src} not found")
+    raw = mga.read_wide(src).loc["2018-08-25":"2018-09-12"]
+    raw.index = raw.index.tz_convert("UTC")
+    main = ["3002655", "3004620", "3004650", "3004690", "3006680"]
+    hw = pd.DataFrame({f"wl_{s}": raw[f"{s}_hwl"] for s in main})
+    hw["tototf_3001110"] = raw["ydd_hrel"]
+    wide = hw.reindex(pd.date_range(hw.index[0], hw.index[-1], freq="10min", name="time"))
+    plan = H.network_plan(load_catalog())
+    errs: dict[str, list[float]] = {"route": [], "pt": []}
+    for t in pd.date_range("2018-09-05 00:00", "2018-09-08 12:00", freq="1h", tz="UTC"):
+        i = wide.index.get_loc(t)
+        win = wide.iloc[i - 437:i + 1]
+        out = H.routing_ar1(win, main, plan, [180, 360])
+        qp, _, _ = persistence_trend(win[[f"wl_{s}" for s in main]].to_numpy().T, [180, 360])
+        for k, s in enumerate(main):
+            for j, lead in enumerate((180, 360)):
+                o = wide[f"wl_{s}"].iloc[i + lead // 10]
+                errs["route"].append(out[s].q[j, 1] - o)
+                errs["pt"].append(qp[k, j, 1] - o)
+    rmse = {k: float(np.sqrt(np.nanmean(np.square(v)))) for k, v in errs.items()}
+    assert rmse["route"] < 0.8 * rmse["pt"], rmse
