@@ -50,3 +50,20 @@ def kst(text: str | None, day_end: pd.Timedelta | None = None) -> pd.Timestamp |
     if day_end is not None and len(text) <= 10:
         ts += day_end
     return ts
+
+
+def write_archive(rows: pd.DataFrame, left: dict[str, list[str]], out: Path) -> None:
+    """Write the archive (Parquet for ``.parquet``/``.pq``, else CSV) and say what went in and
+    what was left out, and why."""
+    import sys
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() in (".parquet", ".pq"):
+        rows.to_parquet(out, index=False)
+    else:
+        rows.to_csv(out, index=False)
+    per = rows.groupby("variable")["station"].nunique().to_dict()
+    sys.stdout.write(f"wrote {out}: {len(rows)} rows, stations per variable {per}\n")
+    for why, codes in left.items():
+        if codes:
+            sys.stdout.write(f"  left out ({why}): {', '.join(sorted(codes))}\n")

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hourly_archive import flat_runs, kst  # noqa: E402
+from hourly_archive import flat_runs, kst, write_archive  # noqa: E402
 from hourly_archive import read_wide as _read_wide  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,16 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"source not found: {a.data / SOURCE_FILE}\n")
         return 2
     rows, left = build(read_wide(a.data), _kst(a.start), _kst(a.end, end=True), a.max_flat_h)
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    if a.out.suffix.lower() in (".parquet", ".pq"):
-        rows.to_parquet(a.out, index=False)
-    else:
-        rows.to_csv(a.out, index=False)
-    per = rows.groupby("variable")["station"].nunique().to_dict()
-    sys.stdout.write(f"wrote {a.out}: {len(rows)} rows, stations per variable {per}\n")
-    for why, codes in left.items():
-        if codes:
-            sys.stdout.write(f"  left out ({why}): {', '.join(sorted(codes))}\n")
+    write_archive(rows, left, a.out)
     return 0
 
 
