@@ -12,7 +12,9 @@ Warning skill, per station and threshold level k (관심 attwl, 주의보 wrnwl,
   message's ``sent`` to the next message or its ``expires``).
 - **hit**: an event overlapped by a warned interval in force at some time between
   :data:`LOOKAHEAD_H` before the onset and the event's end; **lead time** = onset − start of
-  that interval (positive: warned before the crossing), only for intervals that started within
+  the interval in force at the onset (positive: warned before the crossing; an interval that
+  ended before the onset gives none; with none in force, the first later one gives a negative
+  lead), only for intervals that started within
   the look-ahead window and after the previous event at that level ended (a warning still in
   force from an earlier rise is a hit with no lead).
   **miss**: an event without one.
@@ -222,7 +224,7 @@ def warning_skill(
                 # (an hourly gauge held at 관심 between two waves 20 h apart is not 20 h of lead)
                 fresh = [s for s in hit if s[0] >= look and (prev_end is None or s[0] > prev_end)]
                 prev_end = last
-                lead = (onset - min(s[0] for s in fresh)).total_seconds() / 60 if fresh else np.nan
+                lead = _lead_min(fresh, onset)
                 eps = {e for s in hit for e in s[2]}
                 ev_rows.append({
                     "station": st, "level": key, "threshold": thr, "onset": onset, "end": last,
@@ -238,6 +240,20 @@ def warning_skill(
                     "false_alarm": not bool((vals[window] >= thr).any()),
                 })
     return pd.DataFrame(ev_rows), pd.DataFrame(w_rows)
+
+
+def _lead_min(spans: list[tuple], onset: pd.Timestamp) -> float:
+    """Minutes from the start of the warning in force at ``onset`` to the onset; for a late
+    warning (none in force at the onset) the negative delay of the first one after it.
+
+    A span that ended before the onset — a false alarm hours earlier, cancelled before the river
+    rose — gives no lead: at the crossing nobody was warned (the Aug 2020 Geum replay credited
+    대티교 주의보 with 720 min from such a span; the warning actually in force gave 120).
+    """
+    live = [s[0] for s in spans if s[0] <= onset < s[1]]
+    later = [s[0] for s in spans if s[0] > onset]
+    start = min(live) if live else min(later) if later else None
+    return (onset - start).total_seconds() / 60 if start is not None else np.nan
 
 
 def _merge_spans(spans: list[tuple[Any, Any, str]]) -> list[tuple[Any, Any, set[str]]]:

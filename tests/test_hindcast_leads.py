@@ -38,3 +38,26 @@ def test_new_warning_after_the_previous_event_counts() -> None:
                            {**_msg(26 * 60, "Cancel", 0, 2), "episode_start": "e2"}])
     events, _ = warning_skill(alerts, obs, {"A": {"attwl": 3.0}}, T + pd.Timedelta(days=2), {"A"})
     assert events.sort_values("onset")["lead_min"].tolist() == [60, 120]
+
+
+def test_false_alarm_cancelled_before_the_rise_gives_no_lead() -> None:
+    # a warning at +0 h cancelled at +2 h (the river stayed low), a new one at +10 h, crossing at
+    # +12 h: the lead is 120 min from the warning in force, not 720 from the cancelled one
+    hours = [2.0] * 12 + [3.5] * 3 + [2.0] * 10
+    obs = pd.DataFrame({"station": "A", "time": pd.date_range(T, periods=len(hours), freq="1h", tz="UTC"),
+                        "value": hours})
+    alerts = pd.DataFrame([_msg(0, "Alert", 1, 1), _msg(120, "Cancel", 0, 2),
+                           {**_msg(600, "Alert", 1, 1), "episode_start": "e2"},
+                           {**_msg(20 * 60, "Cancel", 0, 2), "episode_start": "e2"}])
+    events, warned = warning_skill(alerts, obs, {"A": {"attwl": 3.0}}, T + pd.Timedelta(days=2), {"A"})
+    assert events["lead_min"].tolist() == [120]
+    assert warned.sort_values("start")["false_alarm"].tolist() == [True, False]
+
+
+def test_late_warning_has_a_negative_lead() -> None:
+    hours = [2.0] * 5 + [3.5] * 4 + [2.0] * 6
+    obs = pd.DataFrame({"station": "A", "time": pd.date_range(T, periods=len(hours), freq="1h", tz="UTC"),
+                        "value": hours})
+    alerts = pd.DataFrame([_msg(6 * 60, "Alert", 1, 1), _msg(12 * 60, "Cancel", 0, 2)])
+    events, _ = warning_skill(alerts, obs, {"A": {"attwl": 3.0}}, T + pd.Timedelta(days=2), {"A"})
+    assert events["lead_min"].tolist() == [-60]
