@@ -43,8 +43,10 @@ from floodwarn.times import STEP_S, as_utc, from_epoch, to_epoch
 log = logging.getLogger(__name__)
 
 #: history handed to the forecast stage: the models' 3-day windows (rain sums, release means)
-#: plus lags; tests/test_cycle.py checks it covers floodwarn.forecast.predict.HISTORY_MIN
-HISTORY_MIN = 73 * 60
+#: plus lags (73 h), and the two days before that in which a failed gauge's last-known offset is
+#: measured (floodwarn.forecast.offset); tests/test_cycle.py checks it covers
+#: floodwarn.forecast.predict.OFFSET_HISTORY_MIN
+HISTORY_MIN = 145 * 60
 #: history for stations the models only need recent stage of (every other forecast point)
 SHORT_HISTORY_MIN = 6 * 60
 #: how many station codes a report lists by name (counts are always complete)
@@ -496,7 +498,7 @@ def _read_history(ctx: CycleContext, at_s: int, as_of: int) -> pd.DataFrame:
     parts = []
     if long_codes:
         # naming the variables lets the primary key (station, variable, valid_time) seek the
-        # 73 h span; with the station alone the planner reads the station's whole history,
+        # history span; with the station alone the planner reads the station's whole history,
         # and a daemon that has run for a season slows down cycle by cycle
         parts.append(
             ctx.store.observations(long_codes, variables=list(VARIABLES), start=at_s - HISTORY_MIN * 60,

@@ -162,7 +162,7 @@ def test_cycle_history_covers_what_the_models_need() -> None:
     from floodwarn import cycle
     from floodwarn.forecast import predict
 
-    assert cycle.HISTORY_MIN >= predict.HISTORY_MIN
+    assert cycle.HISTORY_MIN >= predict.OFFSET_HISTORY_MIN >= predict.HISTORY_MIN
 
 
 def test_live_history_read_seeks_the_time_span_not_the_station_history(tmp_path, archive) -> None:

@@ -1,4 +1,4 @@
-"""``floodwarn models list | show | promote | retire | shadow``: the model registry."""
+"""``floodwarn models list | show | promote | retire | shadow | evaluate``: the model registry."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 NAME = "models"
-HELP = "list, show, promote, retire or shadow-run model versions"
+HELP = "list, show, promote, retire, shadow-run or re-evaluate model versions"
 DESCRIPTION = """\
 Model versions live in the models directory (default models/), one folder each, with a registry
 index (index.json). Promoting is picked up by a running daemon on its next cycle (hot reload);
@@ -20,14 +20,16 @@ a shadow version forecasts alongside the promoted one but never alerts.
   floodwarn models promote han-lgbm-all
   floodwarn models shadow han-lgbm-20240801T1200
   floodwarn models retire han-lgbm-20240801T1200
+  floodwarn models evaluate han-lgbm-eval-2012-2019-v4   # re-run the issue-6 protocol, rewrite the card
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=("list", "show", "promote", "retire", "shadow"))
+    p.add_argument("action", choices=("list", "show", "promote", "retire", "shadow", "evaluate"))
     p.add_argument("version", nargs="?", help="model version (all actions but list)")
     p.add_argument("--models", help="models directory (default: settings / models/)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--data", help="evaluate: the competition archive (default ../shared/data/hanriver)")
 
 
 def run(args: argparse.Namespace, settings: Any) -> int:
@@ -63,7 +65,33 @@ def run(args: argparse.Namespace, settings: Any) -> int:
             else:
                 sys.stdout.write(json.dumps(info, indent=1, default=str) + "\n")
         return 0
+    if args.action == "evaluate":
+        return _evaluate(reg, args.version, args.data)
     getattr(reg, args.action)(args.version)
     sys.stdout.write(f"{args.version}: {args.action}d\n" if args.action != "shadow"
                      else f"{args.version}: running in shadow\n")
+    return 0
+
+
+def _evaluate(reg: Any, version: str, data: str | None) -> int:
+    """Re-run the evaluation protocol on a registered version with this code and rewrite its
+    card (the models are not touched: a version's boosters never change under its name)."""
+    from floodwarn.config import project_root
+    from floodwarn.errors import ConfigError
+    from floodwarn.forecast import dataset as D
+    from floodwarn.forecast.evaluate import evaluate_bundle, write_card
+    from floodwarn.forecast.train import code_version
+
+    root = Path(data) if data else project_root().parent / "shared" / "data" / "hanriver"
+    if not (root / "water_data").is_dir():
+        raise ConfigError("no water_data/ in the archive directory", file=str(root))
+    bundle = reg.load(version)
+    wide = D.read_hanriver(root)
+    result = evaluate_bundle(bundle, wide, D.base_features(wide))
+    result["evaluated_with"] = code_version()
+    write_card(bundle, result, reg.root / version)
+    for t in result["targets"]:
+        sys.stdout.write(f"  {'ok ' if t['met'] else 'MISS'} {t['target']} {t['station']}: "
+                         f"{t['value']:.3f} (limit {t['limit']})\n")
+    sys.stdout.write(f"{version}: card rewritten\n")
     return 0

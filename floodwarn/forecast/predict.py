@@ -31,6 +31,7 @@ import pandas as pd
 
 from floodwarn.errors import ModelError
 from floodwarn.forecast import dataset as D
+from floodwarn.forecast import offset as O
 from floodwarn.forecast.bundle import ForecastBundle
 from floodwarn.forecast.calibrate import apply_offset, noncrossing
 from floodwarn.forecast.fallback import persistence_trend, reporting_interval_steps
@@ -47,6 +48,11 @@ WINDOW_STEPS = max(*D.RAIN_SUMS_MIN, *D.DAM_MEANS_MIN) // D.STEP_MIN + 6
 #: minutes of history the caller should hand to :func:`forecast_cycle` for the modelled stations
 #: (shorter works, but the 3-day inputs go missing and forecasts carry ``short-history``)
 HISTORY_MIN = (WINDOW_STEPS - 1) * D.STEP_MIN
+#: history for the last-known offset of a station whose gauge failed up to
+#: :data:`~floodwarn.forecast.offset.MAX_AGE_STEPS` ago: the residual day before the failure with
+#: each of its nowcasts' full input windows (a shorter history gives the offset from inputs with
+#: partial 3-day windows)
+OFFSET_HISTORY_MIN = HISTORY_MIN + (O.WINDOW_STEPS + O.MAX_AGE_STEPS + 1) * D.STEP_MIN
 FALLBACK_VERSION = "builtin"
 FALLBACK_MAX_AGE_STEPS = 36  # six hours
 
@@ -172,9 +178,12 @@ def _warned_codes(catalog: object) -> set[str]:
 
 def _model_rows(bundle: ForecastBundle, feats: pd.DataFrame, win: pd.DataFrame, station: str,
                 issued: pd.Timestamp, extra_flags: list[str],
-                prep: tuple[dict[str, int], np.ndarray, dict[str, bool]] | None = None) -> list[dict]:
+                prep: tuple[dict[str, int], np.ndarray, dict[str, bool]] | None = None,
+                history: pd.DataFrame | None = None) -> list[dict]:
     """``prep``: (feature column → position, last feature row, :func:`_tail_finite` of ``win``),
-    built once per cycle by the caller; derived here when absent."""
+    built once per cycle by the caller; derived here when absent. ``history``: the cycle's whole
+    history, for the last-known offset of a station whose gauge is missing
+    (:func:`outage_offset`)."""
     if prep is None:
         prep = _prep(feats, win)
     pos, last, finite = prep
@@ -202,12 +211,48 @@ def _model_rows(bundle: ForecastBundle, feats: pd.DataFrame, win: pd.DataFrame, 
     if not np.isfinite(base):
         return []  # _mode checked it is fresh; never add a forecast to a missing stage
     method = METHODS[mode]
-    fl = ",".join(flags)
     horizons = list(bundle.horizons)
     q = _predict_leads([bundle.estimators[(station, mode, h)] for h in horizons], x) + base
+    if mode != "own" and history is not None:
+        off = outage_offset(bundle, station, mode, history, issued)
+        if np.isfinite(off):
+            q = q + off
+            flags.append("offset-corrected")
+    fl = ",".join(flags)
     return [{"station": station, "issued_at": issued, "lead_min": h, "q05": q[k, 0], "q50": q[k, 1],
              "q95": q[k, 2], "method": method, "model_version": bundle.version, "flags": fl}
             for k, h in enumerate(horizons)]
+
+
+def outage_offset(bundle: ForecastBundle, station: str, mode: str, history: pd.DataFrame,
+                  issued: pd.Timestamp) -> float:
+    """The last-known offset (:mod:`floodwarn.forecast.offset`) of the (station, mode) model at
+    ``issued``: the mean residual of its shortest-lead forecast over the day up to the gauge's
+    last report in ``history``; NaN when there is none recent enough."""
+    col = f"wl_{station}"
+    if col not in history.columns:
+        return float("nan")
+    k = min(bundle.horizons) // D.STEP_MIN
+    steps = OFFSET_HISTORY_MIN // D.STEP_MIN + 1
+    start = issued - pd.Timedelta(minutes=D.STEP_MIN * (steps - 1))
+    grid = pd.date_range(start, issued, freq=f"{D.STEP_MIN}min", name="time")
+    h = history.loc[(history.index >= start) & (history.index <= issued)]
+    long = h[~h.index.duplicated(keep="last")].reindex(grid)
+    own = long[col].to_numpy(np.float64)
+    last = O.last_report(own)
+    if last is None or len(own) - 1 - last > O.MAX_AGE_STEPS or last < k:
+        return float("nan")
+    first = max(0, last - O.WINDOW_STEPS + 1 - k)  # the earliest nowcast the residuals need
+    lo = max(0, first - (WINDOW_STEPS - 1))  # ... with its full input windows
+    part = long.iloc[lo: last - k + 1]
+    feats = D.base_features(part)
+    X = feats[bundle.features(station, mode)].to_numpy(np.float32)
+    ref = _anchor_station(bundle, station, mode)
+    base = (np.zeros(len(part)) if ref is None
+            else part[f"wl_{ref}"].ffill(limit=D.FFILL_STEPS).to_numpy(np.float64))
+    nowcast = np.full(len(own), np.nan)
+    nowcast[lo: last - k + 1] = bundle.estimators[(station, mode, k * D.STEP_MIN)].predict_quantiles(X)[:, 1] + base
+    return O.offset_at(O.residuals(own, nowcast, k), last)
 
 
 def _predict_leads(ests: list[Any], x: np.ndarray) -> np.ndarray:
@@ -393,7 +438,7 @@ def forecast_cycle(
             log.warning("no usable promoted model, all stations on fallback: %s", err)
             bundles = [None]
             extra = ["model-unavailable"]
-    frames = [_one_bundle(b, win, catalog, issued, extra) for b in bundles]
+    frames = [_one_bundle(b, win, catalog, issued, extra, history) for b in bundles]
     if len(frames) == 1:
         return frames[0]  # already exactly COLUMNS with a fresh RangeIndex
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
@@ -401,7 +446,8 @@ def forecast_cycle(
 
 
 def _one_bundle(bundle: ForecastBundle | None, win: pd.DataFrame, catalog: object,
-                issued: pd.Timestamp, extra: list[str]) -> pd.DataFrame:
+                issued: pd.Timestamp, extra: list[str],
+                history: pd.DataFrame | None = None) -> pd.DataFrame:
     wl_codes = {c[3:] for c in win.columns if c.startswith("wl_")}
     model_st = set(bundle.stations) if bundle is not None else set()
     points = (_warned_codes(catalog) & wl_codes) | model_st
@@ -411,7 +457,7 @@ def _one_bundle(bundle: ForecastBundle | None, win: pd.DataFrame, catalog: objec
         feats = D.base_features(win.iloc[-WINDOW_STEPS:])
         prep = _prep(feats, win)
         for st in sorted(model_st):
-            r = _model_rows(bundle, feats, win, st, issued, extra, prep)  # type: ignore[arg-type]
+            r = _model_rows(bundle, feats, win, st, issued, extra, prep, history)  # type: ignore[arg-type]
             if r:
                 rows += r
                 done.add(st)
@@ -476,9 +522,14 @@ def hindcast(
     station: str,
     mode: str,
     rows: np.ndarray | None = None,
+    outage_steps: int | None = None,
 ) -> pd.DataFrame:
     """Forecasts of one station/mode for many issue times at once (same estimators, same inputs).
 
+    ``outage_steps`` (``nbr``/``sim`` only): the station's gauge is taken to have last reported
+    that many steps before each issue time, and the forecast gets the last-known offset the live
+    cycle would add (:func:`outage_offset`; flag ``offset-corrected``); issue times without one
+    stay uncorrected.
     Returns a long frame: issued_at, lead_min, q05, q50, q95, obs (stage at t + lead),
     persistence (stage at t, carried forward as in the live cycle).
     """
@@ -491,13 +542,32 @@ def hindcast(
     base = (np.zeros(len(now)) if ref is None
             else wide[f"wl_{ref}"].ffill(limit=D.FFILL_STEPS).to_numpy(np.float64)[sel])
     idx = feats.index[sel]
+    off = np.zeros(len(idx))
+    if outage_steps is not None and mode != "own":
+        off = _batch_offsets(bundle, wide, feats, station, mode, sel, outage_steps)
     out = []
     for h in bundle.horizons:
-        q = bundle.estimators[(station, mode, h)].predict_quantiles(X) + base[:, None]
+        q = bundle.estimators[(station, mode, h)].predict_quantiles(X) + base[:, None] + off[:, None]
         obs = D.observed_future(wide, station, h).to_numpy(np.float64)[sel]
         out.append(pd.DataFrame({"issued_at": idx, "lead_min": h, "q05": q[:, 0], "q50": q[:, 1],
                                  "q95": q[:, 2], "obs": obs, "persistence": now}))
     df = pd.concat(out, ignore_index=True)
     df.insert(0, "station", station)
     df["method"] = METHODS[mode]
+    if outage_steps is not None and mode != "own":
+        df["flags"] = np.where(np.tile(off != 0, len(bundle.horizons)), "offset-corrected", "")
     return df
+
+
+def _batch_offsets(bundle: ForecastBundle, wide: pd.DataFrame, feats: pd.DataFrame, station: str,
+                   mode: str, sel: np.ndarray, outage_steps: int) -> np.ndarray:
+    """:func:`outage_offset` for every selected issue time at once (0 where there is none)."""
+    k = min(bundle.horizons) // D.STEP_MIN
+    ref = _anchor_station(bundle, station, mode)
+    base = (np.zeros(len(feats)) if ref is None
+            else wide[f"wl_{ref}"].ffill(limit=D.FFILL_STEPS).to_numpy(np.float64))
+    X = feats[bundle.features(station, mode)].to_numpy(np.float32)
+    nowcast = bundle.estimators[(station, mode, k * D.STEP_MIN)].predict_quantiles(X)[:, 1] + base
+    r = O.residuals(wide[f"wl_{station}"].to_numpy(np.float64), nowcast, k)
+    off = O.offset_series(r, outage_steps, np.flatnonzero(sel))
+    return np.where(np.isfinite(off), off, 0.0)
