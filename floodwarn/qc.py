@@ -39,13 +39,18 @@ class VarLimits:
     z_thresh: float = 6.0
     window: int = 36  # previous values for the robust z-score (6 h)
     flat_n: int = 0  # identical values in a row that make a flatline (0: off)
+    stuck_n: int = 0  # values in a row within stuck_band that make a near-flat run (0: off)
+    stuck_band: float = NAN  # max - min of such a run (units of the variable; NaN: off)
+    stuck_min: float = NAN  # ... and only while the run stays at or above this (NaN: any level)
     max_gap_s: int = 3600
 
 
 #: physical limits per HRFCO variable (units as in floodwarn.records.VARIABLES)
 DEFAULT_LIMITS: dict[str, VarLimits] = {
     # stage above gauge zero; tidal reaches go below zero. 1 m per 10 min is beyond any river rise
-    "wl": VarLimits(lo=-10.0, hi=40.0, max_rate_per_step=1.0, flat_n=72),
+    # near-flat (stuck sensor with last-digit dither) is opt-in per station, see STUCK_N: low
+    # flows legitimately hold a stage within 1 cm for days at most gauges
+    "wl": VarLimits(lo=-10.0, hi=40.0, max_rate_per_step=1.0, flat_n=72, stuck_band=0.01),
     "fw": VarLimits(lo=0.0, hi=60000.0, max_rate_per_step=5000.0, flat_n=72),
     # rain is spiky and mostly zero: range only (the Korean 10-min record is ~ 60 mm)
     "rf": VarLimits(lo=0.0, hi=100.0),
@@ -59,6 +64,12 @@ DEFAULT_LIMITS: dict[str, VarLimits] = {
 }
 
 _FIELDS = {f.name for f in dataclasses.fields(VarLimits)}
+
+#: near-flat run length that enables the stuck test for a station: one day of 10-minute values.
+#: With a 1 cm band and the station's 관심 level as ``stuck_min`` it caught the stuck gauges
+#: 3007610 (2021-04/05) and 3008670 (2019-10/11) and ~260 other values in ~3.5 million
+#: water levels (docs/qc-stuck-gauges.md); without a floor it flags low flows everywhere.
+STUCK_N = 144
 
 
 def _override(base: VarLimits, changes: Mapping[str, Any], where: str) -> VarLimits:
@@ -101,6 +112,22 @@ class QCLimits:
                                        f"qc.variables.{var}")
         return cls(variables=variables, stations=dict(data.get("stations", {})))
 
+    def with_stuck_floors(
+        self, floors: Mapping[str, float], variable: str = "wl", stuck_n: int = STUCK_N
+    ) -> QCLimits:
+        """Enable the near-flat test at these stations, above a floor each (e.g. the 관심 level).
+
+        Existing overrides of those stations are kept; a non-positive or NaN floor is skipped
+        (a station without a level set keeps the test off).
+        """
+        stations = {st: {v: dict(ch) for v, ch in per.items()} for st, per in self.stations.items()}
+        for st, floor in floors.items():
+            if not (floor > 0):  # also NaN
+                continue
+            stations.setdefault(st, {}).setdefault(variable, {}).update(
+                stuck_n=stuck_n, stuck_min=float(floor))
+        return dataclasses.replace(self, stations=stations)
+
     def for_variable(self, variable: str) -> VarLimits:
         return self.variables.get(variable, VarLimits())
 
@@ -123,6 +150,9 @@ def flag_series(values: np.ndarray, times_s: np.ndarray, lim: VarLimits) -> np.n
         int(lim.flat_n),
         int(lim.max_gap_s),
         STEP_S,
+        int(lim.stuck_n),
+        float(lim.stuck_band),
+        float(lim.stuck_min),
     )
 
 

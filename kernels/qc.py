@@ -22,6 +22,14 @@ Rules for value ``i`` (``t`` = ``times_s``, seconds, strictly increasing):
 - FLATLINE: the value equals the previous present values so that the run of identical values
   ending here is ``>= flat_n`` long (``flat_n <= 1`` disables); the first ``flat_n - 1`` values of
   a run are not flagged.
+- FLATLINE also for a *near-flat* run (a stuck sensor whose last digit dithers, so the values are
+  never identical for long): the last ``stuck_n`` present values of the segment, this one
+  included, span at most ``stuck_band`` (``max - min <= stuck_band + STUCK_TOL``; the tolerance
+  absorbs binary rounding of e.g. ``5.72 - 5.71``). ``stuck_n <= 1`` or a NaN / negative
+  ``stuck_band`` disables it. If ``stuck_min`` is not NaN the whole window must also be at or
+  above it: a river does not hold a *high* stage to the centimetre for days, while low-flow
+  stages legitimately do (measured in docs/qc-stuck-gauges.md). Like the flatline run it skips
+  NaN and restarts after a gap; the first ``stuck_n - 1`` values of a stretch are not flagged.
 """
 
 from __future__ import annotations
@@ -30,11 +38,16 @@ import numpy as np
 
 from ._jit import jit
 
+NAN = np.nan
+
 MISSING = 1
 RANGE = 2
 SPIKE = 4
 FLATLINE = 8
 GAP = 16
+
+#: absolute slack on the near-flat band (units of the variable): rounding, not resolution
+STUCK_TOL = 1e-9
 
 
 @jit
@@ -68,6 +81,9 @@ def qc_flags(
     flat_n: int,
     max_gap_s: int,
     step_s: int = 600,
+    stuck_n: int = 0,
+    stuck_band: float = NAN,
+    stuck_min: float = NAN,
 ) -> np.ndarray:
     """QC bit flags (int64) for ``values`` at ``times_s``; see the module docstring for rules."""
     n = values.shape[0]
@@ -85,6 +101,19 @@ def qc_flags(
     run_v = 0.0
     run_n = 0
     rate_on = not np.isnan(max_rate_per_step) and max_rate_per_step > 0.0
+    # near-flat: monotonic deques (ordinal, value) of the last stuck_n present values give the
+    # window max and min in O(1) amortised; each present value is pushed once, so size n is enough
+    stuck_on = stuck_n > 1 and not np.isnan(stuck_band) and stuck_band >= 0.0
+    qn = n if stuck_on else 1
+    mx_k = np.empty(qn, dtype=np.int64)
+    mx_v = np.empty(qn)
+    mn_k = np.empty(qn, dtype=np.int64)
+    mn_v = np.empty(qn)
+    mx_h = 0  # head (oldest) and tail (one past newest) of each deque
+    mx_t = 0
+    mn_h = 0
+    mn_t = 0
+    seg_k = 0  # present values since the last gap
     for i in range(n):
         v = values[i]
         t = times_s[i]
@@ -98,6 +127,9 @@ def qc_flags(
             hn = 0
             hpos = 0
             run_n = 0
+            mx_h = mx_t
+            mn_h = mn_t
+            seg_k = 0
         have_prev = True
         prev_t = t
         in_range = True
@@ -123,6 +155,28 @@ def qc_flags(
                 run_v = v
                 run_n = 1
             if run_n >= flat_n:
+                f |= FLATLINE
+        if stuck_on:
+            while mx_t > mx_h and mx_v[mx_t - 1] <= v:
+                mx_t -= 1
+            mx_k[mx_t] = seg_k
+            mx_v[mx_t] = v
+            mx_t += 1
+            while mn_t > mn_h and mn_v[mn_t - 1] >= v:
+                mn_t -= 1
+            mn_k[mn_t] = seg_k
+            mn_v[mn_t] = v
+            mn_t += 1
+            seg_k += 1
+            while mx_k[mx_h] < seg_k - stuck_n:
+                mx_h += 1
+            while mn_k[mn_h] < seg_k - stuck_n:
+                mn_h += 1
+            if (
+                seg_k >= stuck_n
+                and mx_v[mx_h] - mn_v[mn_h] <= stuck_band + STUCK_TOL
+                and (np.isnan(stuck_min) or mn_v[mn_h] >= stuck_min)
+            ):
                 f |= FLATLINE
         if in_range:
             if wn > 0:
