@@ -120,3 +120,22 @@ def test_a_version_name_is_never_reused(reg: ModelRegistry) -> None:
     with pytest.raises(ModelError, match="already exists; versions are immutable"):
         save_and_register(bundle, reg.root)
     assert (reg.root / "tiny-1" / "manifest.json").read_bytes() == before
+
+
+def test_models_evaluate_needs_the_archive(reg: ModelRegistry, tmp_path: Path) -> None:
+    assert main(["models", "evaluate", "tiny-1", "--models", str(reg.root),
+                 "--data", str(tmp_path / "nowhere")]) != 0
+
+
+@pytest.mark.shared
+def test_models_evaluate_rewrites_the_card(reg: ModelRegistry, shared_data: Path) -> None:
+    """Re-running the protocol on a registered version writes the outage sets into its card and
+    leaves the boosters alone."""
+    before = {p.name: p.read_bytes() for p in (reg.root / "tiny-1").glob("*.txt.gz")}
+    assert main(["models", "evaluate", "tiny-1", "--models", str(reg.root),
+                 "--data", str(shared_data / "hanriver")]) == 0
+    card = (reg.root / "tiny-1" / "card.md").read_text()
+    assert "## 2021-nbr-outage6h" in card and "evaluated with code" in card
+    evaluation = json.loads((reg.root / "tiny-1" / "card.json").read_text())["evaluation"]
+    assert any(t["target"].startswith("informational: neighbours 2021") for t in evaluation["targets"])
+    assert {p.name: p.read_bytes() for p in (reg.root / "tiny-1").glob("*.txt.gz")} == before
