@@ -64,10 +64,10 @@ class ApiConfig:
 @dataclass(frozen=True)
 class WarnConfig:
     #: warn on a forecast crossing within ``imminent_min`` when P(stage ≥ threshold) ≥ this ...
-    exceedance_p: float = 0.55
+    exceedance_p: float = 0.50
     #: ... rising linearly to this at ``horizon_min`` for far-off crossings (None: constant);
     #: crossings within ``imminent_min`` use ``exceedance_p`` (docs/warnings.md, rule A)
-    exceedance_p_far: float | None = 0.65
+    exceedance_p_far: float | None = 0.60
     #: a forecast crossing this close needs neither the higher probability nor confirmation
     imminent_min: int = 60
     #: a level reached only by a forecast crossing beyond ``imminent_min`` is issued when this

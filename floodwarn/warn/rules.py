@@ -24,7 +24,7 @@ E. **A downgrade needs the forecast to agree.** The hold value also includes the
    (1 − ``p_hold``)-quantile of the current forecast within the horizon (:func:`hold_trajectory`,
    ``p_hold`` = :data:`HOLD_P`, or ``hold_exceedance_p`` in the settings): the dwell below
    threshold − margin only counts while the forecast gives P(stage back at or above
-   threshold − margin) < ``p_hold`` at every lead. Issuing needs P ≥ p(τ) ≈ 0.55–0.65, lowering
+   threshold − margin) < ``p_hold`` at every lead. Issuing needs P ≥ p(τ) ≈ 0.50–0.60, lowering
    P < 0.25: hysteresis in probability as well as in stage, so a dip between two pulses of a
    flood, which the forecast made from the dipping values still sees rising or uncertain, does
    not end in a downgrade-and-reupgrade. It never raises a level (the hold is capped below the
