@@ -32,3 +32,10 @@ windows = st.lists(st.integers(1, 80), min_size=1, max_size=6, unique=True).map(
     lambda w: np.array(w, dtype=np.int64)
 )
 frac = st.sampled_from([0.0, 0.5, 0.8, 1.0])
+
+
+@st.composite
+def report_times(draw, n: int) -> np.ndarray:
+    """``n`` increasing epoch seconds on the 10-minute grid, mostly one step apart, some gaps."""
+    steps = draw(hnp.arrays(np.int64, n, elements=st.sampled_from([1, 1, 1, 1, 2, 7])))
+    return np.cumsum(steps) * 600

@@ -10,7 +10,7 @@ from hypothesis.extra import numpy as hnp
 
 from floodwarn import features
 from tests import reference as ref
-from tests.properties.strategies import frac, matrix, rain_value, value, windows
+from tests.properties.strategies import frac, matrix, rain_value, report_times, value, windows
 
 SET = settings(max_examples=40, deadline=None)
 
@@ -104,8 +104,7 @@ def test_hysteresis(series, thr, margin, dwell):
 def qc_case(draw):
     n = draw(st.integers(0, 80))
     vals = draw(hnp.arrays(np.float64, n, elements=value))
-    steps = draw(hnp.arrays(np.int64, n, elements=st.sampled_from([1, 1, 1, 1, 2, 7])))
-    times = np.cumsum(steps) * 600
+    times = draw(report_times(n))
     lo = draw(st.sampled_from([np.nan, -30.0]))
     hi = draw(st.sampled_from([np.nan, 30.0]))
     rate = draw(st.sampled_from([np.nan, 0.0, 1.0, 10.0]))

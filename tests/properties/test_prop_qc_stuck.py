@@ -8,10 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from floodwarn.records import QC
 from tests import reference as ref
+from tests.properties.strategies import report_times
 
 STUCK_TOL = 1e-9  # the kernel's documented slack on the band
-FLATLINE, GAP = 8, 16
+FLATLINE, GAP = int(QC.FLATLINE), int(QC.GAP)
 
 #: stages on a 1 cm grid in a narrow range, so dither within the band is common; NaN and gaps too
 stage = st.one_of(st.just(np.nan), st.integers(100, 104).map(lambda c: c / 100.0))
@@ -44,8 +46,7 @@ def stuck_reference(values, times_s, max_gap_s, stuck_n, stuck_band, stuck_min):
 def stuck_case(draw):
     n = draw(st.integers(0, 80))
     vals = draw(hnp.arrays(np.float64, n, elements=stage))
-    steps = draw(hnp.arrays(np.int64, n, elements=st.sampled_from([1, 1, 1, 1, 2, 7])))
-    times = np.cumsum(steps) * 600
+    times = draw(report_times(n))
     lo = draw(st.sampled_from([np.nan, 1.01]))
     rate = draw(st.sampled_from([np.nan, 0.02]))
     z = draw(st.sampled_from([np.nan, 6.0]))
