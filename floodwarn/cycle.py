@@ -85,6 +85,10 @@ class CycleContext:
     shadow: bool = True
     #: filled by the cycle for callers that want the frames (replay writes them to files)
     last_frames: dict[str, Any] = field(default_factory=dict)
+    #: the stations this run's data can ever hold (a replay archive's gauges); input freshness
+    #: (fresh / stale / missing, the ``stale_inputs`` flag) is judged on these only, so a replay
+    #: of a 4-gauge archive does not report the other 219 forecast points missing every cycle
+    scope: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -597,6 +601,8 @@ def _freshness(ctx: CycleContext, long: pd.DataFrame, at_s: int,
                lc: _LongCodes | None = None) -> pd.DataFrame:
     """fresh / stale / missing per forecast point from its newest usable stage value."""
     codes = _forecast_codes(ctx.catalog)
+    if ctx.scope is not None:
+        codes = [c for c in codes if c in ctx.scope]
     stale_s = int(ctx.settings.cycle.stale_after_min) * 60
     cols = ["station", "status", "last_valid", "age_min"]
     if not codes:

@@ -240,6 +240,9 @@ def replay(
         registry=registry, products_dir=out, keep_raw=False, shadow=False,
         history=None if extra_feeds or index is None else index.history,
         geojson_each_cycle=False,
+        # with only archives, freshness is judged on the gauges they hold (a live-format feed
+        # replayed alongside may hold any station: all forecast points count then)
+        scope=_archive_gauges(parsed.obs) if archives and not extra_feeds else None,
     )
     times = cycle_times(start, end, settings.cycle.interval_min)
     if max_cycles is not None:
@@ -288,6 +291,13 @@ def _progress(total: int, enabled: bool) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, unit="cycle", desc="replay", dynamic_ncols=True, leave=False)
+
+
+def _archive_gauges(obs: pd.DataFrame) -> frozenset[str]:
+    """Codes of the stations with a stage (``wl``) anywhere in the archive."""
+    if not len(obs):
+        return frozenset()
+    return frozenset(obs.loc[obs["variable"] == "wl", "station"].astype(str).unique().tolist())
 
 
 def write_outputs(ctx: CycleContext, out: Path) -> int:

@@ -118,3 +118,20 @@ def test_replay_cli_reports_unknowns_and_bad_times(archive, tmp_path) -> None:
     missing = run_cli("replay", "--archive", str(tmp_path / "nope.csv"), "--start", "2020-08-06T09:00",
                       "--end", "2020-08-06T09:30", "--out", str(tmp_path / "out"), env=env)
     assert missing.returncode == 1 and "nope.csv" in missing.stderr
+
+
+def test_freshness_is_judged_on_the_archive_gauges(archive, tmp_path) -> None:
+    """A replay of the Seoul-reach archive does not report the other forecast points missing
+    every cycle; a gauge of the archive that goes silent is still reported."""
+    df = pd.read_csv(archive, dtype={"station": str})
+    t = pd.to_datetime(df["time"], utc=True, format="ISO8601")
+    gap = (df["station"] == "1018683") & (df["variable"] == "wl") & (t > pd.Timestamp(START + timedelta(hours=1)))
+    silent = tmp_path / "silent.csv"
+    df[~gap].to_csv(silent, index=False)
+    reports = []
+    replay(settings_for(tmp_path), [silent], START, END, tmp_path / "out", progress=False,
+           on_cycle=lambda rep, ctx: reports.append(rep))
+    missing = {r.cycle_at: r.stations.get("missing", 0) + r.stations.get("stale", 0) for r in reports}
+    assert all(n == 0 for at, n in missing.items() if at <= START + timedelta(hours=1, minutes=30))
+    assert missing[END] == 1  # 한강대교 (1018683, a forecast point) silent for 2 h: stale, then missing
+    assert all(("stale_inputs" in r.flags) == (missing[r.cycle_at] > 0) for r in reports)
