@@ -601,9 +601,8 @@ def _freshness(ctx: CycleContext, long: pd.DataFrame, at_s: int,
                lc: _LongCodes | None = None) -> pd.DataFrame:
     """fresh / stale / missing per forecast point from its newest usable stage value."""
     codes = _forecast_codes(ctx.catalog)
-    scope = getattr(ctx, "scope", None)  # tests hand a bare namespace with catalog + settings
-    if scope is not None:
-        codes = [c for c in codes if c in scope]
+    if ctx.scope is not None:
+        codes = [c for c in codes if c in ctx.scope]
     stale_s = int(ctx.settings.cycle.stale_after_min) * 60
     cols = ["station", "status", "last_valid", "age_min"]
     if not codes:

@@ -48,7 +48,7 @@ def ctx():
     d = stations_dir(settings)
     if not (d / "waterlevel.csv").exists():
         pytest.skip("no station catalog")
-    return types.SimpleNamespace(catalog=load_catalog(d), settings=settings)
+    return types.SimpleNamespace(catalog=load_catalog(d), settings=settings, scope=None)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
