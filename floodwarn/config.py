@@ -54,6 +54,16 @@ class CycleConfig:
 
 
 @dataclass(frozen=True)
+class QCConfig:
+    #: gauges whose near-flat (stuck sensor with dither) test is on: a day of values within
+    #: 1 cm, all at or above the gauge's 관심 level, is flagged FLATLINE. Off by default: at most
+    #: gauges low flows legitimately hold within 1 cm for days (docs/qc-stuck-gauges.md)
+    stuck_stations: list[str] = field(default_factory=list)
+    #: how many consecutive values make a stuck run (144 = one day of 10-minute values)
+    stuck_n: int = 144
+
+
+@dataclass(frozen=True)
 class ApiConfig:
     host: str = "127.0.0.1"
     port: int = 8765
@@ -113,6 +123,7 @@ class Settings:
     store: StoreConfig = field(default_factory=StoreConfig)
     feeds: FeedsConfig = field(default_factory=FeedsConfig)
     cycle: CycleConfig = field(default_factory=CycleConfig)
+    qc: QCConfig = field(default_factory=QCConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     warn: WarnConfig = field(default_factory=WarnConfig)
     dispatch: DispatchConfig = field(default_factory=DispatchConfig)

@@ -316,7 +316,7 @@ def run_cycle(at: datetime, ctx: CycleContext) -> CycleReport:
 
         if len(long):
             before = long["qc"].to_numpy(copy=True)
-            long = apply_qc(long)
+            long = apply_qc(long, _qc_limits(ctx))
             new = (long["qc"].to_numpy() & ~before) != 0
             fresh = new & (long["arrival_time"].to_numpy() > cutoff_s - STEP_S)
             st.counts["flagged"] = int(new.sum())
@@ -462,6 +462,37 @@ def _known(catalog: Any) -> Callable[[str], bool] | None:
 #: catalog → (its stations table, forecast point codes): filtering the 1,417-row table costs
 #: ~1 ms, and a cycle asks twice; a reloaded catalog (or stations table) is a new key
 _FP_CODES: weakref.WeakKeyDictionary[Any, tuple[Any, list[str]]] = weakref.WeakKeyDictionary()
+
+
+_QC_LIMITS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def _qc_limits(ctx: CycleContext) -> Any:
+    """QC limits of this run (built once per settings + catalog): the defaults, with the stuck
+    test on at ``qc.stuck_stations``, each floored at its 관심 level from the catalog."""
+    from floodwarn.qc import QCLimits
+
+    qc = getattr(ctx.settings, "qc", None)
+    stations = list(getattr(qc, "stuck_stations", []) or [])
+    if not stations:
+        return None
+    key = ctx.catalog if ctx.catalog is not None else ctx.settings
+    hit = _QC_LIMITS.get(key)
+    if hit is not None and hit[0] == (tuple(stations), qc.stuck_n):
+        return hit[1]
+    floors = {}
+    for code in stations:
+        try:
+            floors[code] = (ctx.catalog.thresholds(code) if ctx.catalog is not None else {}).get("attwl", float("nan"))
+        except Exception:  # noqa: BLE001 - an unknown code: no floor, the test stays off there
+            log.warning("qc.stuck_stations: %s has no 관심 level in the catalog; stuck test off", code)
+            floors[code] = float("nan")
+    limits = QCLimits().with_stuck_floors(floors, stuck_n=int(qc.stuck_n))
+    try:
+        _QC_LIMITS[key] = ((tuple(stations), qc.stuck_n), limits)
+    except TypeError:
+        pass
+    return limits
 
 
 def _forecast_codes(catalog: Any) -> list[str]:

@@ -124,3 +124,33 @@ def test_real_han_river_bridges_never_flagged_above_attention_level(shared_data)
     attwl = _attwl(shared_data)
     lim = QCLimits().with_stuck_floors({c: attwl[c] for c in codes})
     assert not _new_stuck(obs, lim).any()
+
+
+def test_the_cycle_turns_the_stuck_test_on_from_settings_and_catalog_levels(tmp_path):
+    """``[qc] stuck_stations`` switches the test on with each gauge's 관심 level as the floor:
+    a day of dither at 6.34 m (제원교 3008670, 관심 2.8 m) is flagged, the same at 2.0 m is not,
+    and without the setting nothing is."""
+    import types
+
+    from floodwarn.catalog import load_catalog
+    from floodwarn.config import load_settings, project_root
+    from floodwarn.cycle import _qc_limits
+
+    catalog = load_catalog(project_root() / "stations")
+    n = 200
+    later = 30 * 86400  # a second stretch a month later (after a gap, so a new run)
+    obs = pd.concat([obs_frame("3008670", "wl", t10(n) + start, dither(n, level), t10(n) + start + 60, "test")
+                     for start, level in ((0, 6.34), (later, 2.0))], ignore_index=True)
+    on = load_settings(env={}, data_dir=str(tmp_path), qc={"stuck_stations": ["3008670"]})
+    off = load_settings(env={}, data_dir=str(tmp_path))
+    ctx_on = types.SimpleNamespace(settings=on, catalog=catalog)
+    ctx_off = types.SimpleNamespace(settings=off, catalog=catalog)
+    assert _qc_limits(ctx_off) is None
+    limits = _qc_limits(ctx_on)
+    assert limits.for_series("3008670", "wl").stuck_min == pytest.approx(2.8)
+    assert _qc_limits(ctx_on) is limits  # built once per catalog
+    flagged = apply_qc(obs, limits)
+    high = flagged["value"].to_numpy() > 5
+    stuck = (flagged["qc"].to_numpy() & FL) != 0
+    assert stuck[high].sum() == n - STUCK_N + 1 and not stuck[~high].any()
+    assert not (apply_qc(obs)["qc"].to_numpy() & FL).any()
