@@ -3,6 +3,8 @@
 - cycle: :func:`forecast_cycle` for the 223 forecast points (4 LightGBM stations × 7 leads × 3
   quantiles + persistence-trend for the rest) and for 1,417 stations, wall time per cycle
   (target ≤ 100 ms on 2 cores for 223);
+- gauge out: the four bridges with 한강대교's gauge out for 6 h (``lgbm-nbr`` + last-known
+  offset) against all four reporting (ratio = out / ok);
 - batch: LightGBM prediction of one (station, lead) model for a full season, vectorised vs a naive
   per-row loop (ratio = loop / vectorised);
 - training: wall time recorded in the shipped model card (not re-run here: minutes).
@@ -55,6 +57,19 @@ def main() -> None:
         forecast_cycle(at, h, pts, reg)
         t = timeit(lambda h=h, pts=pts: forecast_cycle(at, h, pts, reg), repeat=5)
         record(f"forecast_cycle {n} stations", t * 1000, "ms")
+
+    # one bridge gauge out for 6 h: lgbm-nbr plus the last-known offset, which rebuilds the
+    # model inputs over the day before the failure (145 h of history) every cycle
+    long = wide.loc["2020-07-29 12:00":"2020-08-06 06:00"]
+    out = long.copy()
+    out.loc[out.index > pd.Timestamp(at) - pd.Timedelta(hours=6), "wl_1018683"] = np.nan
+    pts = _Points([])
+    forecast_cycle(at, long, pts, reg)
+    forecast_cycle(at, out, pts, reg)
+    t_ok = timeit(lambda: forecast_cycle(at, long, pts, reg), repeat=5)
+    t_out = timeit(lambda: forecast_cycle(at, out, pts, reg), repeat=5)
+    record("forecast_cycle 4 bridges, one gauge out 6 h (nbr + last-known offset)", t_out * 1000, "ms",
+           baseline=t_ok * 1000, ratio=t_out / t_ok)
 
     feats = D.base_features(wide)
     est = bundle.estimators[("1018683", "own", 60)]
