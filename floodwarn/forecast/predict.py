@@ -64,14 +64,14 @@ def available_features() -> list[str]:
     return list(D.base_features(pd.DataFrame(index=idx)).columns)
 
 
-def _window(history: pd.DataFrame, at: datetime) -> pd.DataFrame:
-    """The last WINDOW_STEPS grid rows ending at ``at``; anything after ``at`` is cut off."""
+def _window(history: pd.DataFrame, at: datetime, steps: int = WINDOW_STEPS) -> pd.DataFrame:
+    """The last ``steps`` grid rows ending at ``at``; anything after ``at`` is cut off."""
     if not isinstance(history.index, pd.DatetimeIndex) or history.index.tz is None:
         raise ValueError("history needs a timezone-aware DatetimeIndex (UTC)")
     ts = pd.Timestamp(at)
-    start = ts - pd.Timedelta(minutes=D.STEP_MIN * (WINDOW_STEPS - 1))
+    start = ts - pd.Timedelta(minutes=D.STEP_MIN * (steps - 1))
     h = history
-    fast = _grid_slice(h, start, ts)
+    fast = _grid_slice(h, start, ts, steps)
     if fast is not None:
         return fast
     if not h.index.is_monotonic_increasing:
@@ -81,7 +81,8 @@ def _window(history: pd.DataFrame, at: datetime) -> pd.DataFrame:
     return h[~h.index.duplicated(keep="last")].reindex(grid)
 
 
-def _grid_slice(h: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame | None:
+def _grid_slice(h: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp,
+                steps: int = WINDOW_STEPS) -> pd.DataFrame | None:
     """``h``'s rows ``start..end`` when they already are the whole 10-minute grid (the cycle's
     wide frame always is): the same frame as the reindex in :func:`_window`, without its cost."""
     idx = h.index
@@ -89,7 +90,7 @@ def _grid_slice(h: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.D
         return None
     i = int(idx.searchsorted(start, side="left"))
     j = int(idx.searchsorted(end, side="right"))
-    if j - i != WINDOW_STEPS or idx[i] != start or idx[j - 1] != end:
+    if j - i != steps or idx[i] != start or idx[j - 1] != end:
         return None
     grid = pd.date_range(start, end, freq=f"{D.STEP_MIN}min", name="time")
     part = h.iloc[i:j]
@@ -233,11 +234,7 @@ def outage_offset(bundle: ForecastBundle, station: str, mode: str, history: pd.D
     if col not in history.columns:
         return float("nan")
     k = min(bundle.horizons) // D.STEP_MIN
-    steps = OFFSET_HISTORY_MIN // D.STEP_MIN + 1
-    start = issued - pd.Timedelta(minutes=D.STEP_MIN * (steps - 1))
-    grid = pd.date_range(start, issued, freq=f"{D.STEP_MIN}min", name="time")
-    h = history.loc[(history.index >= start) & (history.index <= issued)]
-    long = h[~h.index.duplicated(keep="last")].reindex(grid)
+    long = _window(history, issued, OFFSET_HISTORY_MIN // D.STEP_MIN + 1)
     own = long[col].to_numpy(np.float64)
     last = O.last_report(own)
     if last is None or len(own) - 1 - last > O.MAX_AGE_STEPS or last < k:
@@ -245,14 +242,27 @@ def outage_offset(bundle: ForecastBundle, station: str, mode: str, history: pd.D
     first = max(0, last - O.WINDOW_STEPS + 1 - k)  # the earliest nowcast the residuals need
     lo = max(0, first - (WINDOW_STEPS - 1))  # ... with its full input windows
     part = long.iloc[lo: last - k + 1]
-    feats = D.base_features(part)
-    X = feats[bundle.features(station, mode)].to_numpy(np.float32)
-    ref = _anchor_station(bundle, station, mode)
-    base = (np.zeros(len(part)) if ref is None
-            else part[f"wl_{ref}"].ffill(limit=D.FFILL_STEPS).to_numpy(np.float64))
     nowcast = np.full(len(own), np.nan)
-    nowcast[lo: last - k + 1] = bundle.estimators[(station, mode, k * D.STEP_MIN)].predict_quantiles(X)[:, 1] + base
+    nowcast[lo: last - k + 1] = _nowcast(bundle, part, D.base_features(part), station, mode)
     return O.offset_at(O.residuals(own, nowcast, k), last)
+
+
+def _anchor_values(bundle: ForecastBundle, wide: pd.DataFrame, station: str, mode: str) -> np.ndarray:
+    """Per row of ``wide``: the stage the (station, mode) model's output is added to (zeros for
+    an absolute target), carried forward as in the live cycle."""
+    ref = _anchor_station(bundle, station, mode)
+    if ref is None:
+        return np.zeros(len(wide))
+    return wide[f"wl_{ref}"].ffill(limit=D.FFILL_STEPS).to_numpy(np.float64)
+
+
+def _nowcast(bundle: ForecastBundle, wide: pd.DataFrame, feats: pd.DataFrame, station: str,
+             mode: str) -> np.ndarray:
+    """The (station, mode) model's shortest-lead median stage for every row of ``wide``/``feats``:
+    what the last-known offset's residuals are measured against."""
+    est = bundle.estimators[(station, mode, min(bundle.horizons))]
+    X = feats[bundle.features(station, mode)].to_numpy(np.float32)
+    return est.predict_quantiles(X)[:, 1] + _anchor_values(bundle, wide, station, mode)
 
 
 def _predict_leads(ests: list[Any], x: np.ndarray) -> np.ndarray:
@@ -538,13 +548,14 @@ def hindcast(
     sel = np.ones(len(feats), bool) if rows is None else np.asarray(rows, bool)
     X = feats.loc[sel, bundle.features(station, mode)].to_numpy(np.float32)
     now = wide[f"wl_{station}"].ffill(limit=D.FFILL_STEPS).to_numpy(np.float64)[sel]
-    ref = _anchor_station(bundle, station, mode)
-    base = (np.zeros(len(now)) if ref is None
-            else wide[f"wl_{ref}"].ffill(limit=D.FFILL_STEPS).to_numpy(np.float64)[sel])
+    base = _anchor_values(bundle, wide, station, mode)[sel]
     idx = feats.index[sel]
+    corrected = np.zeros(len(idx), bool)
     off = np.zeros(len(idx))
     if outage_steps is not None and mode != "own":
         off = _batch_offsets(bundle, wide, feats, station, mode, sel, outage_steps)
+        corrected = np.isfinite(off)
+        off = np.where(corrected, off, 0.0)
     out = []
     for h in bundle.horizons:
         q = bundle.estimators[(station, mode, h)].predict_quantiles(X) + base[:, None] + off[:, None]
@@ -555,19 +566,14 @@ def hindcast(
     df.insert(0, "station", station)
     df["method"] = METHODS[mode]
     if outage_steps is not None and mode != "own":
-        df["flags"] = np.where(np.tile(off != 0, len(bundle.horizons)), "offset-corrected", "")
+        df["flags"] = np.where(np.tile(corrected, len(bundle.horizons)), "offset-corrected", "")
     return df
 
 
 def _batch_offsets(bundle: ForecastBundle, wide: pd.DataFrame, feats: pd.DataFrame, station: str,
                    mode: str, sel: np.ndarray, outage_steps: int) -> np.ndarray:
-    """:func:`outage_offset` for every selected issue time at once (0 where there is none)."""
+    """:func:`outage_offset` for every selected issue time at once (NaN where there is none)."""
     k = min(bundle.horizons) // D.STEP_MIN
-    ref = _anchor_station(bundle, station, mode)
-    base = (np.zeros(len(feats)) if ref is None
-            else wide[f"wl_{ref}"].ffill(limit=D.FFILL_STEPS).to_numpy(np.float64))
-    X = feats[bundle.features(station, mode)].to_numpy(np.float32)
-    nowcast = bundle.estimators[(station, mode, k * D.STEP_MIN)].predict_quantiles(X)[:, 1] + base
-    r = O.residuals(wide[f"wl_{station}"].to_numpy(np.float64), nowcast, k)
-    off = O.offset_series(r, outage_steps, np.flatnonzero(sel))
-    return np.where(np.isfinite(off), off, 0.0)
+    r = O.residuals(wide[f"wl_{station}"].to_numpy(np.float64),
+                    _nowcast(bundle, wide, feats, station, mode), k)
+    return O.offset_series(r, outage_steps, np.flatnonzero(sel))
