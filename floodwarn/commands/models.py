@@ -76,22 +76,17 @@ def run(args: argparse.Namespace, settings: Any) -> int:
 def _evaluate(reg: Any, version: str, data: str | None) -> int:
     """Re-run the evaluation protocol on a registered version with this code and rewrite its
     card (the models are not touched: a version's boosters never change under its name)."""
-    from floodwarn.config import project_root
-    from floodwarn.errors import ConfigError
+    from floodwarn.commands.train import archive_dir, write_targets
     from floodwarn.forecast import dataset as D
     from floodwarn.forecast.evaluate import evaluate_bundle, write_card
     from floodwarn.forecast.train import code_version
 
-    root = Path(data) if data else project_root().parent / "shared" / "data" / "hanriver"
-    if not (root / "water_data").is_dir():
-        raise ConfigError("no water_data/ in the archive directory", file=str(root))
+    root = archive_dir(data)
     bundle = reg.load(version)
     wide = D.read_hanriver(root)
     result = evaluate_bundle(bundle, wide, D.base_features(wide))
     result["evaluated_with"] = code_version()
     write_card(bundle, result, reg.root / version)
-    for t in result["targets"]:
-        sys.stdout.write(f"  {'ok ' if t['met'] else 'MISS'} {t['target']} {t['station']}: "
-                         f"{t['value']:.3f} (limit {t['limit']})\n")
+    write_targets(result)
     sys.stdout.write(f"{version}: card rewritten\n")
     return 0

@@ -69,7 +69,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Any) -> int:
-    from floodwarn.config import models_dir, project_root
+    from floodwarn.config import models_dir
     from floodwarn.errors import ConfigError
     from floodwarn.forecast import dataset as D
     from floodwarn.forecast.distributed import executor_for
@@ -81,9 +81,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         raise ConfigError("--loyo needs --out DIR for the report")
     if args.workers < 1:
         raise ConfigError("--workers must be at least 1")
-    data = Path(args.data) if args.data else project_root().parent / "shared" / "data" / "hanriver"
-    if not (data / "water_data").is_dir():
-        raise ConfigError("no water_data/ in the archive directory", file=str(data))
+    data = archive_dir(args.data)
     root = Path(args.models) if args.models else models_dir(settings)
     # a LOYO run reads only the seasons it holds out (the others are not needed)
     wide = D.read_hanriver(data, _years(args.loyo_years) if args.loyo else None)
@@ -110,9 +108,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     write_card(bundle, result, path)
     sys.stdout.write(f"registered {bundle.version} in {root}\n")
     if result:
-        for t in result["targets"]:
-            sys.stdout.write(f"  {'ok ' if t['met'] else 'MISS'} {t['target']} {t['station']}: "
-                             f"{t['value']:.3f} (limit {t['limit']})\n")
+        write_targets(result)
     if args.promote:
         ModelRegistry(root).promote(bundle.version)
         sys.stdout.write(f"promoted {bundle.version}\n")
@@ -135,3 +131,21 @@ def _run_loyo(args: argparse.Namespace, wide: Any, feats: Any, stations: list[st
         sys.stdout.write(f"  competition metric ({mode}), mean over folds: " + ", ".join(
             f"{lead} min {d['mean']:.2f}" for lead, d in sorted(by_lead.items())) + "\n")
     return 0
+
+
+def archive_dir(arg: str | None) -> Path:
+    """The competition archive: ``--data`` or ``../shared/data/hanriver``; a clear error if absent."""
+    from floodwarn.config import project_root
+    from floodwarn.errors import ConfigError
+
+    data = Path(arg) if arg else project_root().parent / "shared" / "data" / "hanriver"
+    if not (data / "water_data").is_dir():
+        raise ConfigError("no water_data/ in the archive directory", file=str(data))
+    return data
+
+
+def write_targets(result: dict[str, Any]) -> None:
+    """One line per issue-6 target of an evaluation: ok / MISS, value and limit."""
+    for t in result["targets"]:
+        sys.stdout.write(f"  {'ok ' if t['met'] else 'MISS'} {t['target']} {t['station']}: "
+                         f"{t['value']:.3f} (limit {t['limit']})\n")
