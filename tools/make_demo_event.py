@@ -40,13 +40,14 @@ SOURCE_FILES = ("water_data/data_2020.csv", "rf_data/rf_2020.csv")
 MAX_BYTES = 3_000_000
 
 
-def build(data_dir: Path) -> pd.DataFrame:
-    """The event window as an observation frame (flags kept), rounded."""
+def build(data_dir: Path, start: datetime = START, end: datetime = END) -> pd.DataFrame:
+    """The window ``start..end`` (valid time, within one season) as an observation frame (flags
+    kept), rounded; series with no value in it are left out."""
     from floodwarn.feeds.hanriver import read_hanriver
     from floodwarn.times import to_epoch
 
-    obs = read_hanriver(data_dir, [2020]).obs
-    lo, hi = to_epoch(START), to_epoch(END)
+    obs = read_hanriver(data_dir, [start.year]).obs
+    lo, hi = to_epoch(start), to_epoch(end)
     obs = obs[(obs.valid_time >= lo) & (obs.valid_time <= hi)].copy()
     has_value = obs.groupby(["station", "variable"])["value"].transform(lambda v: v.notna().any())
     obs = obs[has_value.astype(bool)]

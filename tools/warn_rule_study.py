@@ -23,6 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_demo_event import build  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "hanriver"
 FLOODWARN = [str(Path(sys.executable).with_name("floodwarn"))]
@@ -37,7 +40,6 @@ WINDOWS = {
 #: candidate settings exceedance_p / exceedance_p_far / confirm_cycles (the first is the old default)
 SETTINGS = ("0.55/0.65/2", "0.50/0.60/2", "0.45/0.60/2", "0.55/0.65/1", "0.50/0.60/1",
             "0.45/0.60/1", "0.40/0.55/1")
-DECIMALS = {"wl": 3, "fw": 2, "rf": 1, "swl": 3, "inf": 2, "tototf": 2, "sfw": 2, "ecpc": 2, "tide": 1}
 LEVELS = ("attwl", "wrnwl", "almwl", "srswl")
 
 
@@ -63,27 +65,20 @@ def train_fold(year: int, work: Path) -> Path:
 
 
 def archives(year: int, work: Path) -> list[tuple[Path, str, str]]:
-    """(archive, first cycle, last cycle) per flood window; 4 days of lead-in for the inputs."""
+    """(archive, first cycle, last cycle) per flood window; 4 days of lead-in for the inputs.
+    Cut and rounded like the demo event (``tools/make_demo_event.build``)."""
     from floodwarn.feeds.archive import write_archive
-    from floodwarn.feeds.hanriver import read_hanriver
-    from floodwarn.times import to_epoch
 
     out = []
-    obs = None
     for i, (a, b) in enumerate(WINDOWS[year]):
         start, end = f"{year}-{a}T00:00", f"{year}-{b}T23:50"
         path = work / "archives" / f"{year}_{i}.csv.gz"
         if not path.exists():
-            obs = read_hanriver(DATA, [year]).obs if obs is None else obs
             t0 = datetime.fromisoformat(start + ":00+09:00")
             t1 = datetime.fromisoformat(end + ":00+09:00")
-            o = obs[(obs.valid_time >= to_epoch(t0 - timedelta(days=4)))
-                    & (obs.valid_time <= to_epoch(t1 + timedelta(hours=7)))].copy()
-            o = o[o.groupby(["station", "variable"])["value"].transform(lambda v: v.notna().any()).astype(bool)]
-            for var, nd in DECIMALS.items():
-                o.loc[o.variable == var, "value"] = o.loc[o.variable == var, "value"].round(nd)
+            obs = build(DATA, t0 - timedelta(days=4), t1 + timedelta(hours=7))
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_archive(o.reset_index(drop=True), path)
+            write_archive(obs, path)
         out.append((path, start, end))
     return out
 
