@@ -85,6 +85,8 @@ class CycleContext:
     shadow: bool = True
     #: filled by the cycle for callers that want the frames (replay writes them to files)
     last_frames: dict[str, Any] = field(default_factory=dict)
+    #: QC limits with the settings' stuck-gauge floors, built on the first cycle (cycle._qc_limits)
+    qc_limits: Any = None
     #: the stations this run's data can ever hold (a replay archive's gauges); input freshness
     #: (fresh / stale / missing, the ``stale_inputs`` flag) is judged on these only, so a replay
     #: of a 4-gauge archive does not report the other 219 forecast points missing every cycle
@@ -464,35 +466,25 @@ def _known(catalog: Any) -> Callable[[str], bool] | None:
 _FP_CODES: weakref.WeakKeyDictionary[Any, tuple[Any, list[str]]] = weakref.WeakKeyDictionary()
 
 
-_QC_LIMITS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-
-
 def _qc_limits(ctx: CycleContext) -> Any:
-    """QC limits of this run (built once per settings + catalog): the defaults, with the stuck
-    test on at ``qc.stuck_stations``, each floored at its 관심 level from the catalog."""
+    """QC limits of this run, built on its first cycle: the defaults, with the stuck test on at
+    ``qc.stuck_stations``, each floored at its 관심 level from the catalog (None: defaults)."""
+    if ctx.qc_limits is not None or not ctx.settings.qc.stuck_stations:
+        return ctx.qc_limits
+    from floodwarn.errors import CatalogError
     from floodwarn.qc import QCLimits
 
-    qc = getattr(ctx.settings, "qc", None)
-    stations = list(getattr(qc, "stuck_stations", []) or [])
-    if not stations:
-        return None
-    key = ctx.catalog if ctx.catalog is not None else ctx.settings
-    hit = _QC_LIMITS.get(key)
-    if hit is not None and hit[0] == (tuple(stations), qc.stuck_n):
-        return hit[1]
     floors = {}
-    for code in stations:
+    for code in ctx.settings.qc.stuck_stations:
         try:
-            floors[code] = (ctx.catalog.thresholds(code) if ctx.catalog is not None else {}).get("attwl", float("nan"))
-        except Exception:  # noqa: BLE001 - an unknown code: no floor, the test stays off there
+            floor = ctx.catalog.thresholds(code).get("attwl") if ctx.catalog is not None else None
+        except CatalogError:
+            floor = None
+        if floor is None:
             log.warning("qc.stuck_stations: %s has no 관심 level in the catalog; stuck test off", code)
-            floors[code] = float("nan")
-    limits = QCLimits().with_stuck_floors(floors, stuck_n=int(qc.stuck_n))
-    try:
-        _QC_LIMITS[key] = ((tuple(stations), qc.stuck_n), limits)
-    except TypeError:
-        pass
-    return limits
+        floors[code] = float("nan") if floor is None else floor
+    ctx.qc_limits = QCLimits().with_stuck_floors(floors, stuck_n=int(ctx.settings.qc.stuck_n))
+    return ctx.qc_limits
 
 
 def _forecast_codes(catalog: Any) -> list[str]:

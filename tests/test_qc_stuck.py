@@ -130,11 +130,9 @@ def test_the_cycle_turns_the_stuck_test_on_from_settings_and_catalog_levels(tmp_
     """``[qc] stuck_stations`` switches the test on with each gauge's 관심 level as the floor:
     a day of dither at 6.34 m (제원교 3008670, 관심 2.8 m) is flagged, the same at 2.0 m is not,
     and without the setting nothing is."""
-    import types
-
     from floodwarn.catalog import load_catalog
     from floodwarn.config import load_settings, project_root
-    from floodwarn.cycle import _qc_limits
+    from floodwarn.cycle import CycleContext, _qc_limits
 
     catalog = load_catalog(project_root() / "stations")
     n = 200
@@ -143,12 +141,12 @@ def test_the_cycle_turns_the_stuck_test_on_from_settings_and_catalog_levels(tmp_
                      for start, level in ((0, 6.34), (later, 2.0))], ignore_index=True)
     on = load_settings(env={}, data_dir=str(tmp_path), qc={"stuck_stations": ["3008670"]})
     off = load_settings(env={}, data_dir=str(tmp_path))
-    ctx_on = types.SimpleNamespace(settings=on, catalog=catalog)
-    ctx_off = types.SimpleNamespace(settings=off, catalog=catalog)
+    ctx_on = CycleContext(settings=on, store=None, catalog=catalog)
+    ctx_off = CycleContext(settings=off, store=None, catalog=catalog)
     assert _qc_limits(ctx_off) is None
     limits = _qc_limits(ctx_on)
     assert limits.for_series("3008670", "wl").stuck_min == pytest.approx(2.8)
-    assert _qc_limits(ctx_on) is limits  # built once per catalog
+    assert _qc_limits(ctx_on) is limits  # built once per run
     flagged = apply_qc(obs, limits)
     high = flagged["value"].to_numpy() > 5
     stuck = (flagged["qc"].to_numpy() & FL) != 0
