@@ -59,6 +59,10 @@ def test_hit_with_lead_miss_and_false_alarm() -> None:
     assert s["pod"] == 0.5 and s["far"] == 0.5 and s["csi"] == pytest.approx(1 / 3)
     assert s["median_lead_min"] == 120
     assert s["shortest_span_min"] == 60  # C's 관심 from +30 to +90 min
+    # pooled over 관심–경보: A's and B's 관심 events plus A's 주의보 (a false alarm) span
+    p = summarise(events, warned)["levels"]["all stations"]["attwl-almwl"]
+    assert (p["events"], p["hits"], p["warned"], p["false_alarms"]) == (2, 1, 3, 2)
+    assert p["far"] == pytest.approx(2 / 3) and p["median_lead_min"] == 120
 
 
 def test_a_dip_below_the_line_is_one_event_not_two() -> None:
