@@ -109,6 +109,26 @@ def load_replay(replay_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFr
 # forecast skill
 
 
+#: persistence (the skill reference) holds the last observation for at most this long
+PERSISTENCE_MAX_AGE_H = 6.0
+
+
+def last_known(obs: pd.DataFrame, station: pd.Series, at: pd.Series) -> np.ndarray:
+    """The newest observed stage of ``station`` at or before ``at`` (≤ :data:`PERSISTENCE_MAX_AGE_H`
+    old), row by row — the persistence forecast a forecaster had at issue time.
+
+    Why not the value *at* ``at``: an hourly gauge has none at hh:10..hh:50, so persistence (and
+    with it the skill score) was missing for five cycles in six there.
+    """
+    left = pd.DataFrame({"station": station.to_numpy(), "t": pd.DatetimeIndex(at), "row": np.arange(len(at))})
+    right = obs[["station", "time", "value"]].rename(columns={"time": "t"})
+    m = pd.merge_asof(left.sort_values("t"), right.sort_values("t"), on="t", by="station",
+                      direction="backward", tolerance=pd.Timedelta(hours=PERSISTENCE_MAX_AGE_H))
+    out = np.full(len(left), np.nan)
+    out[m["row"].to_numpy()] = m["value"].to_numpy(dtype=float)
+    return out
+
+
 def forecast_skill(fc: pd.DataFrame, obs: pd.DataFrame) -> pd.DataFrame:
     """verify.py scores per (station, lead) against the observation at valid time."""
     from floodwarn.verify import verify_table
@@ -119,7 +139,7 @@ def forecast_skill(fc: pd.DataFrame, obs: pd.DataFrame) -> pd.DataFrame:
     f = fc[fc["station"].isin(obs["station"].unique())].copy()
     f["valid"] = f["issued_at"] + pd.to_timedelta(f["lead_min"], unit="min")
     f["obs"] = o.reindex(pd.MultiIndex.from_arrays([f["station"], f["valid"]])).to_numpy()
-    f["persistence"] = o.reindex(pd.MultiIndex.from_arrays([f["station"], f["issued_at"]])).to_numpy()
+    f["persistence"] = last_known(obs, f["station"], f["issued_at"])
     f = f[np.isfinite(f["obs"].to_numpy(dtype=float))]
     if not len(f):
         return pd.DataFrame()

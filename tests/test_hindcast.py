@@ -10,7 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from floodwarn.hindcast import flaps, hindcast, summarise, warning_skill
+from floodwarn.hindcast import (
+    PERSISTENCE_MAX_AGE_H,
+    flaps,
+    forecast_skill,
+    hindcast,
+    last_known,
+    summarise,
+    warning_skill,
+)
 from tests.daemon.cycle_support import run_cli, settings_for, slice_archive
 
 T = pd.Timestamp("2020-08-06T00:00Z")
@@ -63,6 +71,29 @@ def test_hit_with_lead_miss_and_false_alarm() -> None:
     p = summarise(events, warned)["levels"]["all stations"]["attwl-almwl"]
     assert (p["events"], p["hits"], p["warned"], p["false_alarms"]) == (2, 1, 3, 2)
     assert p["far"] == pytest.approx(2 / 3) and p["median_lead_min"] == 120
+
+
+def test_persistence_of_an_hourly_gauge_is_its_last_report() -> None:
+    # hourly gauge H: values at hh:00 only; 10-minute gauge M alongside
+    hours = pd.date_range(T, periods=12, freq="h", tz="UTC")
+    h = pd.DataFrame({"station": "H", "time": hours, "value": np.arange(12.0)})
+    m = _obs("M", list(np.linspace(1.0, 2.0, 72)))
+    obs = pd.concat([h, m], ignore_index=True)
+    at = pd.Series([T + pd.Timedelta(minutes=k) for k in (0, 20, 50, 60, 130)])
+    np.testing.assert_array_equal(last_known(obs, pd.Series(["H"] * 5), at), [0.0, 0.0, 0.0, 1.0, 2.0])
+    # a 10-minute gauge: exactly the value at issue time, as before
+    np.testing.assert_allclose(last_known(obs, pd.Series(["M"] * 5), at), m["value"].to_numpy()[[0, 2, 5, 6, 13]])
+    # older than the age limit, or before the first report: no persistence
+    late = pd.Series([T + pd.Timedelta(hours=11 + PERSISTENCE_MAX_AGE_H, minutes=10), T - pd.Timedelta(minutes=10)])
+    assert np.isnan(last_known(obs, pd.Series(["H", "H"]), late)).all()
+    # and the skill table has a persistence score at every lead of the hourly gauge
+    issued = pd.date_range(T, periods=30, freq="10min", tz="UTC")
+    fc = pd.DataFrame([{"station": "H", "issued_at": t, "lead_min": lead, "q05": v - 0.5, "q50": v, "q95": v + 0.5}
+                       for t in issued for lead in (10, 20, 30, 60)
+                       for v in [float(t.hour - T.hour) + lead / 60]])
+    sk = forecast_skill(fc, obs)
+    assert set(sk["lead_min"]) == {10, 20, 30, 60}
+    assert np.isfinite(sk["rmse_persistence_cm"]).all()
 
 
 def test_a_dip_below_the_line_is_one_event_not_two() -> None:
