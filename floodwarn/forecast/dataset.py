@@ -234,8 +234,10 @@ def base_features(wide: pd.DataFrame) -> pd.DataFrame:
         fw = col(f"fw_{s}")
         feats[f"fw_{s}"] = fw
         feats[f"fw_{s}_d60"] = fw - lag(fw, 6)
-    tot = col(_dam("tototf"))
-    inf = col(_dam("inf"))
+    from floodwarn.forecast import proxies  # imports this module
+
+    # a missing Paldang inflow / release is stood in for by the other one (proxies.py)
+    inf, tot = proxies.fill_dam(col(_dam("inf")), col(_dam("tototf")))
     feats["tototf"] = tot
     feats["inf"] = inf
     feats["swl"] = col(_dam("swl"))
@@ -249,7 +251,9 @@ def base_features(wide: pd.DataFrame) -> pd.DataFrame:
     means = _rolling_sums(tot[None, :], [m // STEP_MIN for m in DAM_MEANS_MIN])
     for j, m in enumerate(DAM_MEANS_MIN):
         feats[f"tototf_m{m}"] = means[j, 0] / (m // STEP_MIN)
-    tide = col(f"tide_{TIDE}")
+    raw_tide = col(f"tide_{TIDE}")
+    # gaps: the tide two M2 cycles earlier (≤ 3 days), then the astronomical tide (proxies.py)
+    tide = proxies.fill_tide_astronomical(fill_tide(raw_tide), wide.index)
     feats["tide"] = tide
     feats["tide_d10"] = tide - lag(tide, 1)
     feats["tide_d30"] = tide - lag(tide, 3)
@@ -270,7 +274,7 @@ def base_features(wide: pd.DataFrame) -> pd.DataFrame:
     feats["tod_cos"] = np.cos(2 * np.pi * minutes / 1440)
     feats["doy_sin"] = np.sin(2 * np.pi * doy / 365.25)
     feats["doy_cos"] = np.cos(2 * np.pi * doy / 365.25)
-    feats.update(_sim_features(tot, tide))
+    feats.update(_sim_features(tot, raw_tide, tide))
     feats.update(_own_features({s: col(f"wl_{s}") for s in BRIDGES}, inf, tot, rain))
     out = np.empty((n, len(feats)), dtype=np.float32)
     for j, v in enumerate(feats.values()):
@@ -294,13 +298,15 @@ def fill_tide(tide: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sim_features(tot: np.ndarray, tide: np.ndarray) -> dict[str, np.ndarray]:
-    """Slow state of the boundary conditions for the sim models (names ``sim_*``; causal)."""
+def _sim_features(tot: np.ndarray, raw_tide: np.ndarray, tf: np.ndarray) -> dict[str, np.ndarray]:
+    """Slow state of the boundary conditions for the sim models (names ``sim_*``; causal).
+
+    ``tf``: the tide with its gaps filled (:func:`fill_tide`, then the astronomical tide);
+    ``sim_tide_missing`` says where the observed ``raw_tide`` was missing."""
     n = len(tot)
     feats: dict[str, np.ndarray] = {}
-    tf = fill_tide(tide)
     feats["sim_tide"] = tf
-    feats["sim_tide_missing"] = (~np.isfinite(tide)).astype(np.float64)
+    feats["sim_tide_missing"] = (~np.isfinite(raw_tide)).astype(np.float64)
     for m in TIDE_LAGS_MIN:
         k = m // STEP_MIN
         lagged = np.full(n, np.nan)

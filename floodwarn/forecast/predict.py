@@ -32,6 +32,7 @@ import pandas as pd
 from floodwarn.errors import ModelError
 from floodwarn.forecast import dataset as D
 from floodwarn.forecast import offset as O
+from floodwarn.forecast import proxies
 from floodwarn.forecast.bundle import ForecastBundle
 from floodwarn.forecast.calibrate import apply_offset, noncrossing
 from floodwarn.forecast.fallback import persistence_trend, reporting_interval_steps
@@ -199,9 +200,10 @@ def _model_rows(bundle: ForecastBundle, feats: pd.DataFrame, win: pd.DataFrame, 
     stale = _stale_from(finite, _raw_inputs(mode, station))
     if mode == "own":
         stale = [c for c in stale if c != f"wl_{station}"]
-    if mode == "sim" and f"tototf_{D.DAM}" in stale:
+    stand_in = proxies.covered(stale, finite)  # tide, Paldang inflow / release
+    if mode == "sim" and f"tototf_{D.DAM}" in stale and f"tototf_{D.DAM}" not in stand_in:
         return []  # no boundary condition either: nothing honest to say
-    flags += [f"stale-input:{c}" for c in stale]
+    flags += [f"proxy-input:{c}" if c in stand_in else f"stale-input:{c}" for c in stale]
     names = bundle.features(station, mode)
     long_windows = [f"tototf_m{max(D.DAM_MEANS_MIN)}", f"rf_mean_s{max(D.RAIN_SUMS_MIN)}"]
     if any(c in names and not np.isfinite(last[pos[c]]) for c in long_windows):

@@ -29,12 +29,17 @@ def test_arrival_after_t_is_invisible(wide: pd.DataFrame) -> None:
     from earlier values for at most FFILL_STEPS, then the input is NaN, never the late value."""
     t = wide.index[3000]
     late = wide.copy()
-    col = f"tototf_{D.DAM}"
-    late.loc[late.index > wide.index[2990], col] = np.nan  # the last 10 values not arrived yet
+    col, inf = f"tototf_{D.DAM}", f"inf_{D.DAM}"
+    # the last 10 values of the release and of its stand-in, the inflow, have not arrived yet
+    late.loc[late.index > wide.index[2990], [col, inf]] = np.nan
     f = D.base_features(late.loc[:t])
     assert np.isnan(f["tototf"].iloc[-1])
     assert f["tototf"].iloc[-8] == pytest.approx(wide[col].iloc[2990])  # carried 3 steps only
     assert np.isnan(f["tototf"].iloc[-7])
+    # with the inflow on time, the release's gap is the inflow (proxies.py), never the late value
+    late[inf] = wide[inf]
+    f = D.base_features(late.loc[:t])
+    assert f["tototf"].iloc[-1] == pytest.approx(wide[inf].iloc[3000])
 
 
 def test_targets_are_future_minus_now(wide: pd.DataFrame) -> None:
