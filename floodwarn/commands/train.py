@@ -18,6 +18,7 @@ and register it under the models directory as a candidate (or promote it).
   floodwarn train --train-years 2012-2020,2022 --purpose operational --promote
   floodwarn train --stations 1018683 --horizons 60 --thin 12 --version quick   # a small run
   floodwarn train --executor dask --workers 2                # fit the models on a LocalCluster
+  floodwarn train --modes solo --add-to han-lgbm-eval-2012-2019-v4   # add a mode to a version
 
 Leave-one-year-out evaluation (nothing is registered; writes loyo.json + loyo.md into --out):
 
@@ -47,9 +48,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calib-years", default="2021", help="conformal calibration years")
     p.add_argument("--stations", help="comma-separated station codes (default: the four bridges)")
     p.add_argument("--horizons", help="comma-separated leads in minutes (default: 10..360)")
-    p.add_argument("--modes", default="own,nbr,sim",
+    p.add_argument("--modes", default="own,nbr,sim,solo",
                    help="comma-separated: own (own gauge), nbr (own gauge missing, other bridges "
-                        "reporting), sim (boundary conditions only)")
+                        "reporting), sim (boundary conditions only), solo (own gauge, another "
+                        "bridge missing)")
+    p.add_argument("--add-to", metavar="VERSION",
+                   help="train --modes the registered VERSION lacks, with its years, stations, "
+                        "leads and settings, and add them to it (its other models are untouched)")
     p.add_argument("--thin", type=int, default=3, help="train on every N-th 10-min row")
     p.add_argument("--version", help="version name (default: han-lgbm-<UTC time>)")
     p.add_argument("--purpose", default="", help="free text recorded in the model card")
@@ -96,6 +101,8 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     params = {"num_threads": args.threads} if args.threads else None
     if args.loyo:
         return _run_loyo(args, wide, feats, stations, horizons, params, progress)
+    if args.add_to:
+        return _run_add(args, root, wide, feats, progress)
     with executor_for(args.executor, args.workers) as executor:
         bundle = train_bundle(
             wide, feats, version=args.version or new_version(),
@@ -112,6 +119,54 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     if args.promote:
         ModelRegistry(root).promote(bundle.version)
         sys.stdout.write(f"promoted {bundle.version}\n")
+    return 0
+
+
+def _run_add(args: argparse.Namespace, root: Path, wide: Any, feats: Any, progress: Any) -> int:
+    """``--add-to VERSION``: fit the missing modes exactly as VERSION was trained and add them.
+
+    Only the new models' files and the manifest are written, so the version's existing models
+    stay byte-identical; the manifest's ``added`` list records when and with which code."""
+    import json
+
+    from floodwarn.cycle import atomic_write
+    from floodwarn.errors import ConfigError
+    from floodwarn.forecast.bundle import MANIFEST
+    from floodwarn.forecast.evaluate import evaluate_bundle, write_card
+    from floodwarn.forecast.registry import ModelRegistry
+    from floodwarn.forecast.train import train_bundle
+
+    bundle = ModelRegistry(root).load(args.add_to)
+    m = bundle.manifest
+    modes = args.modes.split(",")
+    have = [md for md in modes if any(bundle.has(st, md) for st in bundle.stations)]
+    if have:
+        raise ConfigError(f"{args.add_to} already has mode(s) {have}")
+    params = {**m["params"], **({"num_threads": args.threads} if args.threads else {})}
+    new = train_bundle(wide, feats, version=bundle.version, train_years=m["train_years"],
+                       calib_years=m["calib_years"], stations=bundle.stations, horizons=bundle.horizons,
+                       modes=modes, params=params, thin=int(m["thin"]), progress=progress)
+    path = Path(bundle.path or root / bundle.version)
+    new.save(path / ".added")  # the new models' files, then moved beside the others
+    for f in sorted((path / ".added").glob("*.txt.gz")):
+        f.replace(path / f.name)
+    for f in (path / ".added").iterdir():
+        f.unlink()
+    (path / ".added").rmdir()
+    bundle.estimators.update(new.estimators)
+    m["modes"] = [*m["modes"], *modes]
+    m["features"].update(new.manifest["features"])
+    m["target"].update({md: new.manifest["target"][md] for md in modes})
+    m["offsets"] = {**m["offsets"], **new.manifest["offsets"]}
+    m.setdefault("added", []).append({"modes": modes, "created": new.manifest["created"],
+                                      "code_version": new.manifest["code_version"],
+                                      "train_seconds": new.manifest["train_seconds"]})
+    atomic_write(path / MANIFEST, json.dumps(m, indent=1))  # last: loaders see old or new
+    result = None if args.no_evaluate else evaluate_bundle(bundle, wide, feats)
+    write_card(bundle, result, path)
+    sys.stdout.write(f"added {modes} to {bundle.version} in {root}\n")
+    if result:
+        write_targets(result)
     return 0
 
 

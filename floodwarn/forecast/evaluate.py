@@ -52,6 +52,7 @@ def test_sets(index: pd.DatetimeIndex) -> dict[str, tuple]:
         "2020-sim": ("sim", D.years_mask(index, [2020])),
         "2021-nbr": ("nbr", D.years_mask(index, [2021])),
         "2020-flood-nbr": ("nbr", _span(index, "2020-07-28", "2020-08-21")),
+        "2020-flood-solo": ("solo", flood),
         "2021-sim-outage6h": ("sim", y2021, OUTAGE_STEPS),
         "2021-nbr-outage6h": ("nbr", y2021, OUTAGE_STEPS),
         "2020-flood-nbr-outage6h": ("nbr", flood, OUTAGE_STEPS),
@@ -194,6 +195,7 @@ def write_card(bundle: ForecastBundle, result: dict[str, Any] | None, directory:
         "feature_lists": "manifest.json",
         "params": m.get("params"),
         "train_seconds": m.get("train_seconds"),
+        "added": m.get("added", []),
         "evaluation": result,
     }
     (directory / "card.json").write_text(json.dumps(card, indent=1, default=float), encoding="utf-8")
@@ -215,11 +217,15 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"- leads (min): {card['horizons_min']}; modes: {card['modes']} "
         "(own = with own gauge, Δstage target; sim = boundary conditions only: Paldang dam, "
         "Ganghwa tide, rain, no stage or discharge on the reach; nbr = own gauge missing: the sim "
-        "inputs + the other bridges' stage and discharge; `-outage6h` sets: the gauge failed 6 h "
-        "before each issue time and nbr/sim carry its last-known offset)",
+        "inputs + the other bridges' stage and discharge; solo = own gauge, another bridge "
+        "missing: the own inputs without any other bridge's; `-outage6h` sets: the gauge failed "
+        "6 h before each issue time and nbr/sim carry its last-known offset)",
         "- estimator: LightGBM L2 central model + 5/95 % quantile models, conformalised (CQR) on "
         "the calibration years, sorted so quantiles never cross",
         f"- training time: {card['train_seconds']} s on 2 threads",
+        *(f"- added later: modes {a['modes']} on {a['created']}, code {a['code_version']}, "
+          f"{a['train_seconds']} s (same years, stations, leads and settings)"
+          for a in card.get("added") or []),
         "",
     ]
     ev = card.get("evaluation")

@@ -119,22 +119,31 @@ def _stale_from(finite: dict[str, bool], cols: list[str]) -> list[str]:
 
 
 def _raw_inputs(mode: str, station: str = "") -> list[str]:
-    """The raw columns a ``mode`` model reads (``nbr``: everything but ``station``'s gauge)."""
+    """The raw columns a ``mode`` model reads (``nbr``: everything but ``station``'s gauge;
+    ``solo``: ``station``'s gauge and the boundary conditions)."""
     cols = D.input_columns()
     if mode == "own":
         return cols
     bound = [c for c in cols if not c.startswith(("wl_", "fw_"))]
     if mode == "sim":
         return bound
+    if mode == "solo":
+        return [c for c in cols if c not in bound and c.endswith(f"_{station}")] + bound
     return [c for c in cols if c not in bound and not c.endswith(f"_{station}")] + bound
 
 
 def _mode(bundle: ForecastBundle, station: str, own_now: float, finite: dict[str, bool]) -> str:
-    """Own gauge → ``own``; else every neighbour gauge fresh → ``nbr``; else ``sim``."""
+    """Own gauge with every other bridge's stage fresh → ``own``; own gauge with another bridge
+    missing → ``solo`` (when the version has it, else ``own`` flagged ``stale-input``); no own
+    gauge but every other bridge fresh → ``nbr``; else ``sim``.
+
+    Only stages decide: a missing rating-curve discharge (Cheongdam's ``fw`` is blank for 14 % of
+    2020, at low flow) is what the own models were trained with."""
+    neighbours = [c for c in _raw_inputs("nbr", station) if c.startswith("wl_")]
+    others_fresh = not _stale_from(finite, neighbours)
     if np.isfinite(own_now) and bundle.has(station, "own"):
-        return "own"
-    gauges = [c for c in _raw_inputs("nbr", station) if c.startswith("wl_")]
-    if bundle.has(station, "nbr") and not _stale_from(finite, gauges):
+        return "own" if others_fresh or not bundle.has(station, "solo") else "solo"
+    if bundle.has(station, "nbr") and others_fresh:
         return "nbr"
     return "sim"
 
@@ -148,7 +157,7 @@ def _anchor_station(bundle: ForecastBundle, station: str, mode: str) -> str | No
 
 
 #: forecast ``method`` of each model mode
-METHODS = {"own": "lgbm", "nbr": "lgbm-nbr", "sim": "lgbm-sim"}
+METHODS = {"own": "lgbm", "nbr": "lgbm-nbr", "sim": "lgbm-sim", "solo": "lgbm-solo"}
 
 
 #: catalog → (its stations table, codes forecast every cycle); see floodwarn.cycle._forecast_codes
@@ -195,10 +204,12 @@ def _model_rows(bundle: ForecastBundle, feats: pd.DataFrame, win: pd.DataFrame, 
     if not bundle.has(station, mode):
         return []
     flags = list(extra_flags)
-    if mode != "own":
+    if mode == "solo":
+        flags.append("neighbour-gauge-missing")
+    elif mode != "own":
         flags.append("own-gauge-missing")
     stale = _stale_from(finite, _raw_inputs(mode, station))
-    if mode == "own":
+    if mode in D.OWN_GAUGE_MODES:
         stale = [c for c in stale if c != f"wl_{station}"]
     stand_in = proxies.covered(stale, finite)  # tide, Paldang inflow / release
     if mode == "sim" and f"tototf_{D.DAM}" in stale and f"tototf_{D.DAM}" not in stand_in:
@@ -216,7 +227,7 @@ def _model_rows(bundle: ForecastBundle, feats: pd.DataFrame, win: pd.DataFrame, 
     method = METHODS[mode]
     horizons = list(bundle.horizons)
     q = _predict_leads([bundle.estimators[(station, mode, h)] for h in horizons], x) + base
-    if mode != "own" and history is not None:
+    if mode not in D.OWN_GAUGE_MODES and history is not None:
         off = outage_offset(bundle, station, mode, history, issued)
         if np.isfinite(off):
             q = q + off
@@ -554,7 +565,7 @@ def hindcast(
     idx = feats.index[sel]
     corrected = np.zeros(len(idx), bool)
     off = np.zeros(len(idx))
-    if outage_steps is not None and mode != "own":
+    if outage_steps is not None and mode not in D.OWN_GAUGE_MODES:
         off = _batch_offsets(bundle, wide, feats, station, mode, sel, outage_steps)
         corrected = np.isfinite(off)
         off = np.where(corrected, off, 0.0)
@@ -567,7 +578,7 @@ def hindcast(
     df = pd.concat(out, ignore_index=True)
     df.insert(0, "station", station)
     df["method"] = METHODS[mode]
-    if outage_steps is not None and mode != "own":
+    if outage_steps is not None and mode not in D.OWN_GAUGE_MODES:
         df["flags"] = np.where(np.tile(corrected, len(bundle.horizons)), "offset-corrected", "")
     return df
 

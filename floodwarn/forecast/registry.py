@@ -36,7 +36,7 @@ class ModelRegistry:
         self.root = Path(root)
         self.pin = pin
         self._seen: tuple[int, int, str] | None = None
-        self._cache: dict[str, ForecastBundle] = {}
+        self._cache: dict[str, tuple[tuple[int, int] | None, ForecastBundle]] = {}
 
     # -- index ------------------------------------------------------------------------------
     @property
@@ -165,12 +165,20 @@ class ModelRegistry:
 
     # -- loading ----------------------------------------------------------------------------
     def load(self, version: str) -> ForecastBundle:
-        """Load one version (cached; a version directory never changes once registered)."""
-        if version not in self._cache:
+        """Load one version, cached until its manifest changes (its boosters never do, but
+        ``floodwarn train --add-to`` can add a mode: the daemon then uses it on its next cycle)."""
+        try:
+            st = (self.root / version / MANIFEST).stat()
+            stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+        hit = self._cache.get(version)
+        if hit is None or hit[0] != stamp:
             from floodwarn.forecast.predict import available_features
 
-            self._cache[version] = ForecastBundle.load(self.root / version, available_features())
-        return self._cache[version]
+            hit = (stamp, ForecastBundle.load(self.root / version, available_features()))
+            self._cache[version] = hit
+        return hit[1]
 
     def load_promoted(self) -> ForecastBundle:
         """The promoted version; :class:`ModelError` when none is promoted or it cannot load."""

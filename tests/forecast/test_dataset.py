@@ -102,3 +102,14 @@ def test_archive_is_read_as_stage_in_metres(shared_data) -> None:
     assert w.loc[t, "wl_1018680"] == pytest.approx(11.53, abs=1e-6)
     assert w.index.tz is not None and (w.index.to_series().diff().dropna() == pd.Timedelta("10min")).all()
     assert w[f"tototf_{D.DAM}"].max() < 20000  # the provenance's error spikes are removed
+
+
+def test_solo_inputs_are_the_own_inputs_without_other_bridges(wide: pd.DataFrame) -> None:
+    cols = list(D.base_features(wide.iloc[:50]).columns)
+    for st in D.BRIDGES:
+        own, solo = D.feature_names(st, "own", cols), D.feature_names(st, "solo", cols)
+        others = [b for b in D.BRIDGES if b != st]
+        assert solo == [c for c in own if not any(b in c for b in others)]
+        assert f"wl_{st}" in solo and f"wl_{st}_d60" in solo and "tide" in solo and "tototf" in solo
+        assert D.anchor_station(st, "solo") == st
+    assert D.target(wide, "1018683", 60, "solo").equals(D.target(wide, "1018683", 60, "own"))

@@ -86,9 +86,18 @@ def test_degraded_modes_are_flagged(history: pd.DataFrame, tiny_models: Path) ->
     assert sim["flags"].str.contains("own-gauge-missing").all()
     assert sim["flags"].str.contains("stale-input:rf_10184110").all()
     assert not np.allclose(sim["q50"].to_numpy(), nbr["q50"].to_numpy())
-    own = df[df.station == "1018680"]
-    assert (own["method"] == "lgbm").all() and own["flags"].str.contains("stale-input:rf_10184110").all()
-    assert not own["flags"].str.contains("short-history").any()
+    # Jamsu keeps its gauge but lost a neighbour (한강대교): the model trained without neighbours
+    solo = df[df.station == "1018680"]
+    assert (solo["method"] == "lgbm-solo").all()
+    assert solo["flags"].str.contains("neighbour-gauge-missing").all()
+    assert solo["flags"].str.contains("stale-input:rf_10184110").all()
+    assert not solo["flags"].str.contains("stale-input:wl_1018683").any()  # not one of its inputs
+    assert not solo["flags"].str.contains("own-gauge-missing").any()
+    # every bridge reporting: the full own model
+    full = forecast_cycle(at.to_pydatetime(), history, None, reg)
+    own = full[full.station == "1018680"]
+    assert (own["method"] == "lgbm").all() and own["flags"].eq("").all()
+    assert not solo["flags"].str.contains("short-history").any()
     short = forecast_cycle(at.to_pydatetime(), history.iloc[-100:], None, reg)
     assert short["flags"].str.contains("short-history").all()
     # no data at all for a fallback point in the last 6 h: no rows, nothing invented

@@ -139,3 +139,33 @@ def test_models_evaluate_rewrites_the_card(reg: ModelRegistry, shared_data: Path
     evaluation = json.loads((reg.root / "tiny-1" / "card.json").read_text())["evaluation"]
     assert any(t["target"].startswith("informational: neighbours 2021") for t in evaluation["targets"])
     assert {p.name: p.read_bytes() for p in (reg.root / "tiny-1").glob("*.txt.gz")} == before
+
+
+@pytest.mark.shared
+def test_a_mode_is_added_to_a_version_without_touching_its_models(reg: ModelRegistry, shared_data: Path) -> None:
+    """``floodwarn train --modes solo --add-to V``: V's other boosters stay byte-identical, the
+    manifest and card record the addition, and the daemon's loader uses the new mode."""
+    vdir = reg.root / "tiny-2"
+    for f in vdir.glob("*_solo_*.txt.gz"):  # a version from before the solo mode existed
+        f.unlink()
+    m = json.loads((vdir / "manifest.json").read_text())
+    m["modes"] = [x for x in m["modes"] if x != "solo"]
+    m["features"] = {k: v for k, v in m["features"].items() if not k.endswith("_solo")}
+    m["offsets"] = {k: v for k, v in m["offsets"].items() if "_solo_" not in k}
+    (vdir / "manifest.json").write_text(json.dumps(m))
+    assert not reg.load("tiny-2").has("1018683", "solo")
+    before = {p.name: p.read_bytes() for p in vdir.glob("*.txt.gz")}
+    args = ["train", "--modes", "solo", "--add-to", "tiny-2", "--models", str(reg.root),
+            "--data", str(shared_data / "hanriver"), "--no-evaluate", "--threads", "1"]
+    assert main(args) == 0
+    after = {p.name: p.read_bytes() for p in vdir.glob("*.txt.gz")}
+    assert {k: after[k] for k in before} == before
+    assert sorted(set(after) - set(before)) == sorted(
+        f"{st}_solo_h{h}_{q}.txt.gz" for st in m["stations"] for h in m["horizons"] for q in ("q05", "q50", "q95"))
+    b = reg.load("tiny-2")
+    assert all(b.has(st, "solo") for st in m["stations"])
+    assert b.manifest["added"][0]["modes"] == ["solo"] and b.manifest["modes"][-1] == "solo"
+    assert "added later: modes ['solo']" in (vdir / "card.md").read_text()
+    assert not any("1018680" in c for c in b.features("1018683", "solo"))
+    assert main(args) != 0  # it has the mode now: refused, nothing written
+    assert {p.name: p.read_bytes() for p in vdir.glob("*.txt.gz")} == after
