@@ -20,7 +20,9 @@ Warning skill, per station and threshold level k (관심 attwl, 주의보 wrnwl,
   **miss**: an event without one.
 - **false alarm**: a warned interval with no observed value ≥ threshold from its start to
   :data:`FA_GRACE_H` after its end.
-- POD = hits / events, FAR = false alarms / warned intervals, CSI = hits / (hits + misses + FA).
+- POD = hits / events, FAR = false alarms / warned intervals, CSI = hits / (hits + misses + FA);
+  per level, and pooled over the 관심, 주의보 and 경보 events and spans (``attwl-almwl``).
+- **persistence** (the skill reference): the last observation at or before the issue time.
 - **flapping**: per warning episode, the number of downgrade-then-re-upgrade sequences.
 - **shortest warned span** per level (minutes): a warning too short to act on (see the minimum
   warned duration in ``docs/warnings.md``) shows here even when it is not a false alarm.
