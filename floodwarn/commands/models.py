@@ -76,17 +76,12 @@ def run(args: argparse.Namespace, settings: Any) -> int:
 def _evaluate(reg: Any, version: str, data: str | None) -> int:
     """Re-run the evaluation protocol on a registered version with this code and rewrite its
     card (the models are not touched: a version's boosters never change under its name)."""
-    from floodwarn.commands.train import archive_dir, write_targets
+    from floodwarn.commands.train import archive_dir, write_evaluated_card
     from floodwarn.forecast import dataset as D
-    from floodwarn.forecast.evaluate import evaluate_bundle, write_card
-    from floodwarn.forecast.train import code_version
 
     root = archive_dir(data)
     bundle = reg.load(version)
     wide = D.read_hanriver(root)
-    result = evaluate_bundle(bundle, wide, D.base_features(wide))
-    result["evaluated_with"] = code_version()
-    write_card(bundle, result, reg.root / version)
-    write_targets(result)
+    write_evaluated_card(bundle, wide, D.base_features(wide), reg.root / version)
     sys.stdout.write(f"{version}: card rewritten\n")
     return 0

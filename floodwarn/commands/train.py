@@ -78,7 +78,6 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     from floodwarn.errors import ConfigError
     from floodwarn.forecast import dataset as D
     from floodwarn.forecast.distributed import executor_for
-    from floodwarn.forecast.evaluate import evaluate_bundle, write_card
     from floodwarn.forecast.registry import ModelRegistry
     from floodwarn.forecast.train import new_version, save_and_register, train_bundle
 
@@ -111,11 +110,8 @@ def run(args: argparse.Namespace, settings: Any) -> int:
             purpose=args.purpose, progress=progress, params=params, executor=executor,
         )
     path = save_and_register(bundle, root, note=args.purpose)
-    result = None if args.no_evaluate else evaluate_bundle(bundle, wide, feats)
-    write_card(bundle, result, path)
     sys.stdout.write(f"registered {bundle.version} in {root}\n")
-    if result:
-        write_targets(result)
+    write_evaluated_card(bundle, wide, feats, path, evaluate=not args.no_evaluate)
     if args.promote:
         ModelRegistry(root).promote(bundle.version)
         sys.stdout.write(f"promoted {bundle.version}\n")
@@ -132,7 +128,6 @@ def _run_add(args: argparse.Namespace, root: Path, wide: Any, feats: Any, progre
     from floodwarn.cycle import atomic_write
     from floodwarn.errors import ConfigError
     from floodwarn.forecast.bundle import MANIFEST
-    from floodwarn.forecast.evaluate import evaluate_bundle, write_card
     from floodwarn.forecast.registry import ModelRegistry
     from floodwarn.forecast.train import train_bundle
 
@@ -147,26 +142,18 @@ def _run_add(args: argparse.Namespace, root: Path, wide: Any, feats: Any, progre
                        calib_years=m["calib_years"], stations=bundle.stations, horizons=bundle.horizons,
                        modes=modes, params=params, thin=int(m["thin"]), progress=progress)
     path = Path(bundle.path or root / bundle.version)
-    new.save(path / ".added")  # the new models' files, then moved beside the others
-    for f in sorted((path / ".added").glob("*.txt.gz")):
-        f.replace(path / f.name)
-    for f in (path / ".added").iterdir():
-        f.unlink()
-    (path / ".added").rmdir()
+    offsets = new.write_models(path)  # new file names only: the existing ones are not rewritten
     bundle.estimators.update(new.estimators)
     m["modes"] = [*m["modes"], *modes]
     m["features"].update(new.manifest["features"])
     m["target"].update({md: new.manifest["target"][md] for md in modes})
-    m["offsets"] = {**m["offsets"], **new.manifest["offsets"]}
+    m["offsets"] = {**m["offsets"], **offsets}
     m.setdefault("added", []).append({"modes": modes, "created": new.manifest["created"],
                                       "code_version": new.manifest["code_version"],
                                       "train_seconds": new.manifest["train_seconds"]})
     atomic_write(path / MANIFEST, json.dumps(m, indent=1))  # last: loaders see old or new
-    result = None if args.no_evaluate else evaluate_bundle(bundle, wide, feats)
-    write_card(bundle, result, path)
     sys.stdout.write(f"added {modes} to {bundle.version} in {root}\n")
-    if result:
-        write_targets(result)
+    write_evaluated_card(bundle, wide, feats, path, evaluate=not args.no_evaluate)
     return 0
 
 
@@ -197,6 +184,18 @@ def archive_dir(arg: str | None) -> Path:
     if not (data / "water_data").is_dir():
         raise ConfigError("no water_data/ in the archive directory", file=str(data))
     return data
+
+
+def write_evaluated_card(bundle: Any, wide: Any, feats: Any, path: Path, evaluate: bool = True) -> Any:
+    """Run the issue-6 protocol on ``bundle`` with this code (unless ``evaluate`` is false), write
+    its card into ``path`` and print the targets; returns the evaluation (or None)."""
+    from floodwarn.forecast.evaluate import evaluate_bundle, write_card
+
+    result = evaluate_bundle(bundle, wide, feats) if evaluate else None
+    write_card(bundle, result, path)
+    if result:
+        write_targets(result)
+    return result
 
 
 def write_targets(result: dict[str, Any]) -> None:

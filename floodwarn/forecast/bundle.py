@@ -82,6 +82,14 @@ class ForecastBundle:
     # -- disk -----------------------------------------------------------------------------
     def save(self, directory: Path) -> Path:
         """Write the models (text format) and manifest into ``directory`` (created)."""
+        self.manifest["offsets"] = self.write_models(directory)
+        (directory / MANIFEST).write_text(json.dumps(self.manifest, indent=1), encoding="utf-8")
+        self.path = directory
+        return directory
+
+    def write_models(self, directory: Path) -> dict[str, float]:
+        """Write only the model files into ``directory`` (created); returns their conformal
+        offsets by model key, for the manifest."""
         directory.mkdir(parents=True, exist_ok=True)
         offsets: dict[str, float] = {}
         for (st, mode, h), est in sorted(self.estimators.items()):
@@ -91,10 +99,7 @@ class ForecastBundle:
                 data = gzip.compress(compact_model_text(text).encode("utf-8"), compresslevel=9, mtime=0)
                 (directory / f"{key}_{qn}.txt.gz").write_bytes(data)
             offsets[key] = float(est.offset_)
-        self.manifest["offsets"] = offsets
-        (directory / MANIFEST).write_text(json.dumps(self.manifest, indent=1), encoding="utf-8")
-        self.path = directory
-        return directory
+        return offsets
 
     @classmethod
     def load(cls, directory: Path, available_features: list[str] | None = None) -> ForecastBundle:

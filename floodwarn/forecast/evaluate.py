@@ -21,6 +21,7 @@ from floodwarn import verify
 from floodwarn.forecast import dataset as D
 from floodwarn.forecast.bundle import ForecastBundle
 from floodwarn.forecast.predict import hindcast
+from floodwarn.forecast.train import code_version
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +47,12 @@ def test_sets(index: pd.DatetimeIndex) -> dict[str, tuple]:
     flood = _span(index, "2020-07-28", "2020-08-21")
     return {
         "2020": ("own", D.years_mask(index, [2020])),
-        "2020-flood": ("own", _span(index, "2020-07-28", "2020-08-21")),
+        "2020-flood": ("own", flood),
         "2022-05": ("own", _span(index, "2022-05-01", "2022-06-01")),
-        "2021-sim": ("sim", D.years_mask(index, [2021])),
+        "2021-sim": ("sim", y2021),
         "2020-sim": ("sim", D.years_mask(index, [2020])),
-        "2021-nbr": ("nbr", D.years_mask(index, [2021])),
-        "2020-flood-nbr": ("nbr", _span(index, "2020-07-28", "2020-08-21")),
+        "2021-nbr": ("nbr", y2021),
+        "2020-flood-nbr": ("nbr", flood),
         "2020-flood-solo": ("solo", flood),
         "2021-sim-outage6h": ("sim", y2021, OUTAGE_STEPS),
         "2021-nbr-outage6h": ("nbr", y2021, OUTAGE_STEPS),
@@ -94,6 +95,8 @@ def evaluate_bundle(bundle: ForecastBundle, wide: pd.DataFrame, feats: pd.DataFr
         "peaks_180min": peaks,
         "competition_metric": comp,
         "notes": notes,
+        # the card's numbers come from this code, which may be newer than the boosters'
+        "evaluated_with": code_version(),
     }
     result["targets"] = check_targets(tables, peaks)
     return result
