@@ -30,12 +30,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from floodwarn.forecast import dataset as D  # noqa: E402
+from floodwarn.forecast.evaluate import test_sets  # noqa: E402
 from floodwarn.forecast.lgbm import QuantileLGBM  # noqa: E402
 from floodwarn.forecast.train import DEFAULT_PARAMS, flood_weights, train_rows  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "hanriver"
 TRAIN_YEARS = range(2012, 2020)
-FLOOD = ("2020-07-28", "2020-08-21")  # KST, the issue's flood window
 ORACLE_STATIONS = ("1018680", "1018683")  # the bridges the targets name
 ORACLE_LEADS = (60, 180, 360)
 RELEASE_BANDS = ((200, 400), (400, 800), (800, 1500))  # Paldang release m³/s, 6-h mean
@@ -51,9 +51,8 @@ def table(df: pd.DataFrame) -> str:
 
 
 def _flood_mask(index: pd.DatetimeIndex) -> np.ndarray:
-    t = index.tz_convert("Asia/Seoul")
-    lo, hi = (pd.Timestamp(d, tz="Asia/Seoul") for d in FLOOD)
-    return np.asarray((t >= lo) & (t < hi))
+    """The issue's 2020 flood window, as the model cards cut it."""
+    return test_sets(index)["2020-flood"][1]
 
 
 def future_inputs(wide: pd.DataFrame, lead_min: int) -> pd.DataFrame:
